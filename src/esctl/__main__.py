@@ -1,0 +1,5 @@
+"""``python -m esctl``."""
+
+from esctl.cli import main
+
+main()

@@ -1,0 +1,262 @@
+"""Events to and from rows, JSON and NDJSON lines. The only module that imports orjson.
+
+A stored row has the columns of ``ROW_COLUMNS``; the payload (the fields a subclass adds) and the
+metadata are compact JSON bytes. The JSON form of an event is its model's JSON: the envelope
+fields and the payload fields side by side in one object. A dump line adds ``position`` and
+``stored_at``; reading a line back ignores those two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+import orjson
+from pydantic import ValidationError
+
+from esctl.errors import EsctlError, InvalidInputError
+from esctl.events import ENVELOPE_FIELDS, RESERVED_FIELDS, DomainEvent, GenericEvent, StoredEvent, stream_id
+from esctl.registry import EventRegistry, default_registry
+from esctl.timeutil import format_micros, from_micros, to_micros
+
+ROW_COLUMNS: tuple[str, ...] = (
+    "position",
+    "event_id",
+    "event_type",
+    "event_version",
+    "aggregate_type",
+    "aggregate_id",
+    "aggregate_version",
+    "tenant_id",
+    "occurred_at",
+    "stored_at",
+    "correlation_id",
+    "causation_id",
+    "actor_id",
+    "payload",
+    "metadata",
+)
+"""The columns of a stored event row, in the order stores return them."""
+
+INSERT_COLUMNS: tuple[str, ...] = tuple(c for c in ROW_COLUMNS if c != "position")
+"""The columns an insert writes (the store assigns ``position``)."""
+
+Row = tuple[Any, ...]
+_ENVELOPE = set(ENVELOPE_FIELDS)
+_REQUIRED = ("event_type", "aggregate_id", "aggregate_type")
+
+
+class EventDecodeError(EsctlError):
+    """A stored event that cannot be read back with its registered class (exit code 8)."""
+
+    exit_code = 8
+
+
+def dumps(value: Any) -> bytes:
+    """Serialize ``value`` as compact JSON bytes (UUIDs and datetimes included)."""
+    return orjson.dumps(value)
+
+
+def loads(data: bytes | str) -> Any:
+    """Parse JSON bytes or text."""
+    return orjson.loads(data)
+
+
+def event_to_row(event: DomainEvent, stored_at: int) -> Row:
+    """Return the insert row (``INSERT_COLUMNS`` order) for ``event`` stored at ``stored_at`` µs."""
+    try:
+        metadata = orjson.dumps(event.metadata)
+    except TypeError as error:
+        raise InvalidInputError(f"metadata is not JSON-serializable: {error}", field="metadata") from None
+    return (
+        str(event.event_id),
+        event.event_type,
+        event.event_version,
+        event.aggregate_type,
+        str(event.aggregate_id),
+        event.aggregate_version,
+        None if event.tenant_id is None else str(event.tenant_id),
+        to_micros(event.occurred_at),
+        stored_at,
+        str(event.correlation_id),
+        None if event.causation_id is None else str(event.causation_id),
+        event.actor_id,
+        event.model_dump_json(exclude=_ENVELOPE).encode(),
+        metadata,
+    )
+
+
+def event_to_json(event: DomainEvent) -> dict[str, Any]:
+    """Return the JSON-ready dict of ``event``: envelope and payload fields together."""
+    return event.model_dump(mode="json")
+
+
+def row_to_dict(row: Row) -> dict[str, Any]:
+    """Return the event's JSON form for a stored row, plus ``position`` and ``stored_at``.
+
+    No model is built: this is the fast path for dumps, which move rows without validating them.
+    """
+    (
+        position,
+        event_id,
+        event_type,
+        event_version,
+        aggregate_type,
+        aggregate_id,
+        aggregate_version,
+        tenant_id,
+        occurred_at,
+        stored_at,
+        correlation_id,
+        causation_id,
+        actor_id,
+        payload,
+        metadata,
+    ) = row
+    data: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "event_version": event_version,
+        "occurred_at": format_micros(occurred_at),
+        "aggregate_id": aggregate_id,
+        "aggregate_type": aggregate_type,
+        "aggregate_version": aggregate_version,
+        "tenant_id": tenant_id,
+        "actor_id": actor_id,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "metadata": orjson.loads(metadata),
+    }
+    data.update(orjson.loads(payload))
+    data["position"] = position
+    data["stored_at"] = format_micros(stored_at)
+    return data
+
+
+def row_to_json_line(row: Row) -> bytes:
+    """Return the NDJSON line (with its newline) for a stored row."""
+    return orjson.dumps(row_to_dict(row), option=orjson.OPT_APPEND_NEWLINE)
+
+
+def row_to_stored_event(row: Row, registry: EventRegistry | None = None) -> StoredEvent:
+    """Build the ``StoredEvent`` for a stored row, validating it with its registered class.
+
+    Unknown event types come back as ``GenericEvent`` with their payload.
+
+    Raises:
+        EventDecodeError: The row does not validate against its registered class.
+    """
+    data = row_to_dict(row)
+    position = data.pop("position")
+    data.pop("stored_at")
+    try:
+        event = build_event(data, registry)
+    except (InvalidInputError, ValidationError) as error:
+        raise EventDecodeError(
+            f"event at position {position} ({data.get('event_type')}) does not validate: {error}",
+            hint="register an upcaster for the old shape, or fix the event class",
+        ) from None
+    return StoredEvent(
+        event=event,
+        stream_id=stream_id(row[4], row[5]),
+        stream_position=row[6],
+        global_position=position,
+        stored_at=from_micros(row[9]),
+    )
+
+
+def build_event(data: Mapping[str, Any], registry: EventRegistry | None = None, *, strict: bool = False) -> DomainEvent:
+    """Build an event from its JSON form, with its registered class and upcasters.
+
+    Args:
+        data: The event's JSON object; ``position`` and ``stored_at`` are ignored.
+        registry: Where to look the type up (default: ``default_registry``).
+        strict: Refuse event types that no class is registered for.
+
+    Returns:
+        An instance of the registered class, or a ``GenericEvent`` for an unknown type.
+
+    Raises:
+        InvalidInputError: A required field is missing or a value does not validate.
+        pydantic.ValidationError: Never: validation errors become ``InvalidInputError``.
+    """
+    registry = registry if registry is not None else default_registry
+    fields = {k: v for k, v in data.items() if k not in RESERVED_FIELDS}
+    for name in _REQUIRED:
+        if fields.get(name) in (None, ""):
+            raise InvalidInputError("is required", field=name)
+    event_type = fields["event_type"]
+    if not isinstance(event_type, str):
+        raise InvalidInputError("must be a string", field="event_type")
+    cls = registry.get(event_type)
+    if cls is None:
+        if strict:
+            raise InvalidInputError(
+                f"event type {event_type!r} is not registered",
+                field="event_type",
+                hint="load the module that defines it with --app, or drop --strict",
+            )
+        cls = GenericEvent
+    elif registry.has_upcasters(event_type):
+        fields = registry.upcast(event_type, fields)
+    try:
+        return cls.model_validate(fields)
+    except ValidationError as error:
+        raise validation_error(error) from None
+
+
+def validation_error(error: ValidationError) -> InvalidInputError:
+    """Turn pydantic's error into an ``InvalidInputError`` naming the first bad field."""
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or None
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "is not a field of this event type"
+    elif first["type"] == "missing":
+        message = "is required"
+    return InvalidInputError(message[0].lower() + message[1:], field=field)
+
+
+def parse_json_object(text: bytes | str, line: int | None = None) -> dict[str, Any]:
+    """Parse one JSON object (an NDJSON line, say).
+
+    Raises:
+        InvalidInputError: The text is not JSON, or not a JSON object; the error names ``line``.
+    """
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise InvalidInputError(f"malformed JSON ({error})", line=line) from None
+    if not isinstance(value, dict):
+        raise InvalidInputError(f"expected a JSON object, got {_json_kind(value)}", line=line)
+    return value
+
+
+def parse_json_document(text: bytes) -> Any:
+    """Parse a whole JSON document (an array of events, say).
+
+    Raises:
+        InvalidInputError: The text is not JSON.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise InvalidInputError(f"malformed JSON ({error})") from None
+
+
+def uuid_text(value: UUID | None) -> str | None:
+    """Return the canonical text of a UUID, or ``None``."""
+    return None if value is None else str(value)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"

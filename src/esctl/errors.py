@@ -1,0 +1,152 @@
+"""One exception hierarchy for the library and the CLI.
+
+Every error carries the exit code the CLI uses for it (see the README's exit-code table) and an
+optional hint that tells the user what to do next. Driver errors (``sqlite3.Error``) are turned
+into these classes inside the store, nowhere else.
+"""
+
+from __future__ import annotations
+
+
+class EsctlError(Exception):
+    """Base class of every error esctl raises on purpose.
+
+    Attributes:
+        exit_code: The process exit code the CLI uses for this error.
+        hint: A short suggestion for the user, shown after the message.
+    """
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(EsctlError):
+    """Options that do not fit together (exit code 2)."""
+
+    exit_code = 2
+
+
+class InvalidInputError(EsctlError):
+    """Input that cannot be accepted: bad JSON, a failed validation, a bad UUID (exit code 3).
+
+    Attributes:
+        line: The 1-based input line the error is about, when the input had lines.
+        field: The field that is wrong, when one is.
+    """
+
+    exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = []
+        if line is not None:
+            where.append(f"line {line}")
+        if field is not None:
+            where.append(f"field '{field}'")
+        full = f"{', '.join(where)}: {message}" if where else message
+        super().__init__(full, hint=hint)
+        self.line = line
+        self.field = field
+        self.reason = message
+
+    def at_line(self, line: int) -> InvalidInputError:
+        """Return a copy of this error that names ``line``."""
+        return type(self)(self.reason, line=line, field=self.field, hint=self.hint)
+
+
+class DuplicateEventError(InvalidInputError):
+    """An ``event_id`` that is already stored (or repeated in a batch) with other content."""
+
+
+class TenantMismatchError(InvalidInputError, PermissionError):
+    """An event or aggregate of one tenant used where another tenant (or none) is required.
+
+    It is also a ``PermissionError``, so code written as in the tutorial
+    (``except PermissionError``) catches it.
+    """
+
+
+class EventRegistrationError(EsctlError):
+    """A programming error while registering event classes (two classes under one name)."""
+
+
+class ConcurrencyError(EsctlError):
+    """Base class of concurrency conflicts (exit code 4)."""
+
+    exit_code = 4
+
+
+class OptimisticLockError(ConcurrencyError):
+    """The stream's version is not the one the writer expected.
+
+    Attributes:
+        aggregate_id: The stream's aggregate id.
+        expected: What the writer expected, as text.
+        actual: The stream's version when the append was tried.
+    """
+
+    def __init__(
+        self, message: str, *, aggregate_id: object = None, expected: object = None, actual: int | None = None
+    ) -> None:
+        super().__init__(message, hint="reload the aggregate and retry, or drop --expected-version")
+        self.aggregate_id = aggregate_id
+        self.expected = expected
+        self.actual = actual
+
+
+class NotFoundError(EsctlError):
+    """Something named does not exist (exit code 5)."""
+
+    exit_code = 5
+
+
+class AggregateNotFoundError(NotFoundError):
+    """``AggregateRepository.load`` found no events for the aggregate."""
+
+
+class DatabaseNotFoundError(NotFoundError):
+    """The database file does not exist (read commands never create one)."""
+
+
+class ProjectionNotFoundError(NotFoundError):
+    """No projection is registered under the given name."""
+
+
+class UnknownEventTypeError(NotFoundError):
+    """An event type that no registered class has."""
+
+
+class DatabaseBusyError(EsctlError):
+    """The database stayed locked by another writer past the busy timeout (exit code 6)."""
+
+    exit_code = 6
+
+
+class DatabaseUnusableError(EsctlError):
+    """The database cannot be used: not SQLite, corrupt, read-only, disk full (exit code 7)."""
+
+    exit_code = 7
+
+
+class SchemaTooNewError(DatabaseUnusableError):
+    """The database was written by a newer esctl whose schema this one does not know."""
+
+
+class VerificationError(EsctlError):
+    """``verify`` found problems, or a projection handler failed (exit code 8)."""
+
+    exit_code = 8
+
+
+class ProjectionError(VerificationError):
+    """A projection handler raised; the projection stopped at the failing event."""

@@ -1,0 +1,1 @@
+"""Projections and the machinery that keeps them up to date."""

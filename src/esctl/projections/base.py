@@ -1,0 +1,105 @@
+"""Projections: read models built by folding events, one handler per event type."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, TypeVar
+
+from esctl.events import DomainEvent
+
+_HANDLES_ATTR = "__esctl_handles__"
+F = TypeVar("F", bound=Callable[..., Awaitable[None]])
+
+
+class Projection(abc.ABC):
+    """Anything that turns events into a read model.
+
+    Attributes:
+        name: The projection's name for the runner and the CLI (default: the class name).
+    """
+
+    name: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    async def handle(self, event: DomainEvent) -> None:
+        """Apply one event to the read model."""
+
+    @abc.abstractmethod
+    async def reset(self) -> None:
+        """Empty the read model, ready to be rebuilt from the first event."""
+
+    @property
+    def projection_name(self) -> str:
+        """``name`` if the class sets one, else the class name."""
+        return self.name or type(self).__name__
+
+    def handled_event_types(self) -> frozenset[str] | None:
+        """The event types this projection wants, or ``None`` for every type."""
+        return None
+
+
+def handles(event_class: type[DomainEvent]) -> Callable[[F], F]:
+    """Mark an async method of a ``DeclarativeProjection`` as the handler of ``event_class``.
+
+    Example:
+        >>> class Totals(DeclarativeProjection):
+        ...     @handles(DomainEvent)
+        ...     async def _on_any(self, event: DomainEvent) -> None: ...
+    """
+
+    def decorator(method: F) -> F:
+        setattr(method, _HANDLES_ATTR, event_class)
+        return method
+
+    return decorator
+
+
+class DeclarativeProjection(Projection):
+    """A projection whose handlers are methods marked with ``@handles(EventClass)``.
+
+    Events of classes it has no handler for are ignored. ``reset()`` calls
+    ``_truncate_read_models()``, which a subclass overrides to empty its read model.
+    """
+
+    _handler_names: ClassVar[dict[type[DomainEvent], str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        found: dict[type[DomainEvent], str] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                event_class = getattr(value, _HANDLES_ATTR, None)
+                if event_class is not None:
+                    found[event_class] = attr
+        cls._handler_names = found
+
+    def __init__(self) -> None:
+        self._dispatch: dict[type[DomainEvent], Callable[[Any], Awaitable[None]]] = {
+            event_class: getattr(self, attr) for event_class, attr in self._handler_names.items()
+        }
+
+    async def handle(self, event: DomainEvent) -> None:
+        """Call the handler for the event's class (or its nearest base); ignore the rest."""
+        for klass in type(event).__mro__:
+            handler = self._dispatch.get(klass)
+            if handler is not None:
+                await handler(event)
+                return
+
+    async def reset(self) -> None:
+        """Empty the read model through ``_truncate_read_models``."""
+        await self._truncate_read_models()
+
+    async def _truncate_read_models(self) -> None:
+        """Empty the read model; subclasses with state override this."""
+
+    def handled_event_types(self) -> frozenset[str] | None:
+        """The ``event_type`` names of the classes this projection has handlers for."""
+        names: set[str] = set()
+        for event_class in self._handler_names:
+            if event_class is DomainEvent:
+                return None
+            default = event_class.model_fields["event_type"].default
+            names.add(default if isinstance(default, str) else event_class.__name__)
+        return frozenset(names)

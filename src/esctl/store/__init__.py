@@ -1,0 +1,1 @@
+"""Event stores: the interface, the in-memory reference store and the SQLite store."""

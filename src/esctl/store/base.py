@@ -1,0 +1,430 @@
+"""The event store interface, its read options, and the append rules every store shares."""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Any, NamedTuple, Self, TypeVar
+from uuid import UUID
+
+from esctl.errors import DuplicateEventError, InvalidInputError, OptimisticLockError, TenantMismatchError
+from esctl.events import DomainEvent, EventStream, StoredEvent, stream_id
+
+StreamKey = tuple[str, UUID]
+"""A stream's identity: ``(aggregate_type, aggregate_id)``."""
+
+
+class ExpectedVersion(enum.Enum):
+    """What a writer expects of a stream besides an exact version number."""
+
+    ANY = "any"
+    """No check."""
+    NO_STREAM = "no_stream"
+    """The stream must not exist yet."""
+    STREAM_EXISTS = "stream_exists"
+    """The stream must have at least one event."""
+
+
+Expected = ExpectedVersion | int
+"""An expected stream version: one of ``ExpectedVersion`` or an exact version (0 = no stream)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadOptions:
+    """Which events a read returns. Every filter given must match; results are in position order.
+
+    Attributes:
+        from_position: First global position to return (inclusive).
+        to_position: Last global position to return (inclusive).
+        limit: Return at most this many events.
+        tenant_id: Only this tenant's events (events without a tenant never match).
+        tenant_ids: Only these tenants' events (combined with ``tenant_id``).
+        aggregate_type: Only streams of this type.
+        aggregate_id: Only this aggregate's events.
+        event_types: Only these event types.
+        from_timestamp: ``occurred_at`` at or after this moment (inclusive).
+        to_timestamp: ``occurred_at`` before this moment (exclusive).
+    """
+
+    from_position: int | None = None
+    to_position: int | None = None
+    limit: int | None = None
+    tenant_id: UUID | None = None
+    tenant_ids: tuple[UUID, ...] = ()
+    aggregate_type: str | None = None
+    aggregate_id: UUID | None = None
+    event_types: tuple[str, ...] = ()
+    from_timestamp: datetime | None = None
+    to_timestamp: datetime | None = None
+
+    @property
+    def tenants(self) -> tuple[UUID, ...]:
+        """All tenants the read is limited to (empty: no tenant filter)."""
+        if self.tenant_id is None:
+            return self.tenant_ids
+        return (self.tenant_id, *(t for t in self.tenant_ids if t != self.tenant_id))
+
+    def matches(self, stored: StoredEvent) -> bool:
+        """True when ``stored`` passes every filter except ``limit``."""
+        event = stored.event
+        tenants = self.tenants
+        return (
+            (self.from_position is None or stored.global_position >= self.from_position)
+            and (self.to_position is None or stored.global_position <= self.to_position)
+            and (not tenants or event.tenant_id in tenants)
+            and (self.aggregate_type is None or event.aggregate_type == self.aggregate_type)
+            and (self.aggregate_id is None or event.aggregate_id == self.aggregate_id)
+            and (not self.event_types or event.event_type in self.event_types)
+            and (self.from_timestamp is None or event.occurred_at >= self.from_timestamp)
+            and (self.to_timestamp is None or event.occurred_at < self.to_timestamp)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did.
+
+    Attributes:
+        appended: Events written.
+        skipped: Events already stored with the same id and content (idempotent re-appends).
+        first_position: Global position of the first written event, or ``None``.
+        last_position: Global position of the last written event, or ``None``.
+        stream_versions: Each touched stream's version after the append.
+    """
+
+    appended: int
+    skipped: int = 0
+    first_position: int | None = None
+    last_position: int | None = None
+    stream_versions: Mapping[StreamKey, int] = field(default_factory=dict)
+
+    @property
+    def new_version(self) -> int:
+        """The stream's version after the append, when one stream was touched (else 0)."""
+        if len(self.stream_versions) != 1:
+            return 0
+        return next(iter(self.stream_versions.values()))
+
+
+class StreamHead(NamedTuple):
+    """A stream's current version and the tenant it belongs to."""
+
+    version: int
+    tenant_id: UUID | None
+
+
+@dataclass(slots=True)
+class AppendPlan:
+    """The events an append will write, after the shared rules of ``plan_append``."""
+
+    events: list[DomainEvent]
+    skipped: int
+    stream_versions: dict[StreamKey, int]
+
+
+def plan_append(
+    events: Sequence[DomainEvent],
+    *,
+    heads: Mapping[StreamKey, StreamHead],
+    existing: Mapping[UUID, DomainEvent],
+    expected_versions: Mapping[StreamKey, Expected] | None = None,
+    auto_version: Collection[int] = (),
+) -> AppendPlan:
+    """Apply the append rules every store shares, and say what to write.
+
+    The rules: an ``event_id`` already stored (or earlier in the batch) with the same content is
+    skipped, with other content it is an error; each stream's expected version is checked once;
+    every stream's versions continue from its head with no gap; a stream keeps the tenant of its
+    first event. The caller writes the returned events in order, all or none.
+
+    Args:
+        events: The batch, in the order to store it.
+        heads: The current head of each stream the batch touches that exists.
+        existing: Stored events whose ids occur in the batch.
+        expected_versions: Per stream, what the writer expects (default: no check).
+        auto_version: Indexes of events whose ``aggregate_version`` is to be assigned.
+
+    Returns:
+        The plan.
+
+    Raises:
+        DuplicateEventError: An ``event_id`` is already used by other content.
+        OptimisticLockError: An expected version does not hold, or a version does not follow
+            its stream's head.
+        TenantMismatchError: An event's tenant differs from its stream's.
+    """
+    expected_versions = expected_versions or {}
+    auto = frozenset(auto_version)
+    accepted: dict[UUID, DomainEvent] = {}
+    versions = {key: head.version for key, head in heads.items()}
+    tenants = {key: head.tenant_id for key, head in heads.items()}
+    checked: set[StreamKey] = set()
+    resumed: set[StreamKey] = set()
+    planned: list[DomainEvent] = []
+    skipped = 0
+    for index, event in enumerate(events):
+        key = (event.aggregate_type, event.aggregate_id)
+        is_auto = index in auto
+        known = accepted.get(event.event_id) or existing.get(event.event_id)
+        if known is not None:
+            if not same_event(known, event, ignore_version=is_auto):
+                raise _at(
+                    DuplicateEventError(
+                        f"event_id {event.event_id} is already used by an event with other content",
+                        field="event_id",
+                        hint="give the event a new event_id, or send the stored event unchanged",
+                    ),
+                    index,
+                )
+            skipped += 1
+            resumed.add(key)
+            continue
+        current = versions.get(key, 0)
+        if key not in checked:
+            checked.add(key)
+            if key not in resumed:
+                _check_expected(expected_versions.get(key, ExpectedVersion.ANY), current, key, index)
+        if key in tenants and tenants[key] != event.tenant_id:
+            raise _at(
+                TenantMismatchError(
+                    f"stream {stream_id(*key)} belongs to tenant {tenants[key] or 'none'}, "
+                    f"the event to tenant {event.tenant_id or 'none'}",
+                    field="tenant_id",
+                    hint="a stream keeps the tenant of its first event for life",
+                ),
+                index,
+            )
+        tenants[key] = event.tenant_id
+        if is_auto:
+            event = event.model_copy(update={"aggregate_version": current + 1})
+        elif event.aggregate_version != current + 1:
+            raise _at(
+                OptimisticLockError(
+                    f"stream {stream_id(*key)} is at version {current}; "
+                    f"event {event.event_id} has version {event.aggregate_version}, expected {current + 1}",
+                    aggregate_id=event.aggregate_id,
+                    expected=current + 1,
+                    actual=current,
+                ),
+                index,
+            )
+        versions[key] = current + 1
+        accepted[event.event_id] = event
+        planned.append(event)
+    touched = {(e.aggregate_type, e.aggregate_id) for e in events}
+    return AppendPlan(planned, skipped, {key: versions.get(key, 0) for key in touched})
+
+
+def same_event(a: DomainEvent, b: DomainEvent, *, ignore_version: bool = False) -> bool:
+    """True when two events carry the same content (optionally ignoring ``aggregate_version``)."""
+    left, right = a.model_dump(mode="json"), b.model_dump(mode="json")
+    if ignore_version:
+        left.pop("aggregate_version", None)
+        right.pop("aggregate_version", None)
+    return left == right
+
+
+def _check_expected(expected: Expected, current: int, key: StreamKey, index: int) -> None:
+    if expected is ExpectedVersion.ANY:
+        return
+    if expected is ExpectedVersion.NO_STREAM:
+        ok, wanted = current == 0, "no stream"
+    elif expected is ExpectedVersion.STREAM_EXISTS:
+        ok, wanted = current > 0, "an existing stream"
+    else:
+        ok, wanted = current == expected, f"version {expected}"
+    if not ok:
+        raise _at(
+            OptimisticLockError(
+                f"stream {stream_id(*key)} is at version {current}, expected {wanted}",
+                aggregate_id=key[1],
+                expected=expected,
+                actual=current,
+            ),
+            index,
+        )
+
+
+_Err = TypeVar("_Err", bound=Exception)
+
+
+def _at(error: _Err, index: int) -> _Err:
+    error.batch_index = index  # type: ignore[attr-defined]
+    return error
+
+
+class EventStore(abc.ABC):
+    """Where events live. ``InMemoryEventStore`` and ``SQLiteEventStore`` implement it.
+
+    Subclasses implement ``append_batch``, ``read_all``, ``get_global_position``,
+    ``event_exists`` and ``get_stream_version``; everything else is built on those.
+    Stores are async context managers; ``close()`` releases what they hold.
+    """
+
+    @abc.abstractmethod
+    async def append_batch(
+        self,
+        events: Sequence[DomainEvent],
+        *,
+        expected_versions: Mapping[StreamKey, Expected] | None = None,
+        auto_version: Collection[int] = (),
+    ) -> AppendResult:
+        """Append events of any streams atomically, in the given order.
+
+        Args:
+            events: The events; each carries its stream and version.
+            expected_versions: Per stream, what the writer expects (default: no check).
+            auto_version: Indexes of events whose ``aggregate_version`` the store assigns.
+
+        Returns:
+            What was written; re-appending stored events writes nothing and counts them skipped.
+
+        Raises:
+            OptimisticLockError: An expected version does not hold.
+            DuplicateEventError: An ``event_id`` is already stored with other content.
+            TenantMismatchError: An event's tenant differs from its stream's.
+        """
+
+    async def append_events(
+        self,
+        aggregate_id: UUID,
+        aggregate_type: str,
+        events: Sequence[DomainEvent],
+        expected_version: Expected = ExpectedVersion.ANY,
+    ) -> AppendResult:
+        """Append events to one stream, atomically, checking its version first.
+
+        Args:
+            aggregate_id: The stream's aggregate id.
+            aggregate_type: The stream's aggregate type.
+            events: Events of that aggregate, versions following the stream's head.
+            expected_version: ``ExpectedVersion.ANY``/``NO_STREAM``/``STREAM_EXISTS`` or a version.
+
+        Returns:
+            What was written.
+
+        Raises:
+            OptimisticLockError: The stream is not at the expected version.
+            InvalidInputError: An event belongs to another aggregate.
+
+        Example:
+            >>> # await store.append_events(order_id, "Order", [created], ExpectedVersion.NO_STREAM)
+        """
+        for index, event in enumerate(events):
+            if event.aggregate_id != aggregate_id or event.aggregate_type != aggregate_type:
+                raise _at(
+                    InvalidInputError(
+                        f"event {event.event_id} belongs to {stream_id(event.aggregate_type, event.aggregate_id)}, "
+                        f"not to {stream_id(aggregate_type, aggregate_id)}",
+                        field="aggregate_id",
+                    ),
+                    index,
+                )
+        if not events:
+            return AppendResult(appended=0)
+        return await self.append_batch(events, expected_versions={(aggregate_type, aggregate_id): expected_version})
+
+    @abc.abstractmethod
+    def read_all(self, options: ReadOptions | None = None) -> AsyncIterator[StoredEvent]:
+        """Stream stored events in global-position order, filtered by ``options``.
+
+        Example:
+            >>> # async for stored in store.read_all(ReadOptions(tenant_id=acme)):
+            >>> #     print(stored.global_position, stored.event.event_type)
+        """
+
+    def read_stream(
+        self, aggregate_id: UUID, aggregate_type: str | None = None, from_version: int = 0
+    ) -> AsyncIterator[StoredEvent]:
+        """Stream one aggregate's events after ``from_version``, in version order."""
+        return self._read_stream(aggregate_id, aggregate_type, from_version)
+
+    async def _read_stream(
+        self, aggregate_id: UUID, aggregate_type: str | None, from_version: int
+    ) -> AsyncIterator[StoredEvent]:
+        options = ReadOptions(aggregate_id=aggregate_id, aggregate_type=aggregate_type)
+        async for stored in self.read_all(options):
+            if stored.stream_position > from_version:
+                yield stored
+
+    async def get_events(
+        self,
+        aggregate_id: UUID,
+        aggregate_type: str | None = None,
+        from_version: int = 0,
+        from_timestamp: datetime | None = None,
+        to_timestamp: datetime | None = None,
+    ) -> EventStream:
+        """Return one aggregate's events after ``from_version`` within the time window.
+
+        Returns:
+            The stream; ``version`` is the stream's current version, whatever the filters.
+        """
+        events: list[DomainEvent] = []
+        version = 0
+        async for stored in self.read_stream(aggregate_id, aggregate_type, 0):
+            version = stored.stream_position
+            event = stored.event
+            if (
+                stored.stream_position > from_version
+                and (from_timestamp is None or event.occurred_at >= from_timestamp)
+                and (to_timestamp is None or event.occurred_at < to_timestamp)
+            ):
+                events.append(event)
+        return EventStream(aggregate_id=aggregate_id, aggregate_type=aggregate_type, events=events, version=version)
+
+    async def get_events_by_type(
+        self,
+        aggregate_type: str,
+        tenant_id: UUID | None = None,
+        from_timestamp: datetime | None = None,
+        to_timestamp: datetime | None = None,
+    ) -> list[DomainEvent]:
+        """Return every event of streams of ``aggregate_type``, optionally one tenant's, in order.
+
+        Example:
+            >>> # await store.get_events_by_type("Order", tenant_id=acme, from_timestamp=since)
+        """
+        options = ReadOptions(
+            aggregate_type=aggregate_type,
+            tenant_id=tenant_id,
+            from_timestamp=from_timestamp,
+            to_timestamp=to_timestamp,
+        )
+        return [stored.event async for stored in self.read_all(options)]
+
+    @abc.abstractmethod
+    async def get_global_position(self) -> int:
+        """Return the position of the newest event (0 for an empty store)."""
+
+    @abc.abstractmethod
+    async def event_exists(self, event_id: UUID) -> bool:
+        """True when an event with this id is stored."""
+
+    @abc.abstractmethod
+    async def get_stream_version(self, aggregate_id: UUID, aggregate_type: str) -> int:
+        """Return the stream's current version (0 when it has no events)."""
+
+    async def close(self) -> None:  # noqa: B027 - stores without resources need no close
+        """Release what the store holds. The store may not be used afterwards."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def batch_index(error: BaseException) -> int | None:
+    """Return the index within its batch of the event an append error is about, if known."""
+    value: Any = getattr(error, "batch_index", None)
+    return value if isinstance(value, int) else None

@@ -1,0 +1,100 @@
+"""An event store in process memory: the reference semantics every other store must match."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from uuid import UUID
+
+from esctl.events import DomainEvent, StoredEvent, stream_id
+from esctl.store.base import (
+    AppendResult,
+    EventStore,
+    Expected,
+    ReadOptions,
+    StreamHead,
+    StreamKey,
+    plan_append,
+)
+
+
+class InMemoryEventStore(EventStore):
+    """Keeps events in a list. Fast, and gone when the process ends.
+
+    It is a product, not a test double: its behaviour is the contract the SQLite store is
+    tested against. It is safe within one event loop, not across threads.
+
+    Example:
+        >>> store = InMemoryEventStore()
+    """
+
+    def __init__(self) -> None:
+        self._events: list[StoredEvent] = []
+        self._by_id: dict[UUID, StoredEvent] = {}
+        self._heads: dict[StreamKey, StreamHead] = {}
+
+    async def append_batch(
+        self,
+        events: Sequence[DomainEvent],
+        *,
+        expected_versions: Mapping[StreamKey, Expected] | None = None,
+        auto_version: Collection[int] = (),
+    ) -> AppendResult:
+        """Append events of any streams atomically; see ``EventStore.append_batch``."""
+        keys = {(e.aggregate_type, e.aggregate_id) for e in events}
+        plan = plan_append(
+            events,
+            heads={key: self._heads[key] for key in keys if key in self._heads},
+            existing={e.event_id: self._by_id[e.event_id].event for e in events if e.event_id in self._by_id},
+            expected_versions=expected_versions,
+            auto_version=auto_version,
+        )
+        stored_at = datetime.now(UTC)
+        first = len(self._events) + 1
+        for event in plan.events:
+            stored = StoredEvent(
+                event=event,
+                stream_id=stream_id(event.aggregate_type, event.aggregate_id),
+                stream_position=event.aggregate_version,
+                global_position=len(self._events) + 1,
+                stored_at=stored_at,
+            )
+            self._events.append(stored)
+            self._by_id[event.event_id] = stored
+            self._heads[(event.aggregate_type, event.aggregate_id)] = StreamHead(
+                event.aggregate_version, event.tenant_id
+            )
+        appended = len(plan.events)
+        return AppendResult(
+            appended=appended,
+            skipped=plan.skipped,
+            first_position=first if appended else None,
+            last_position=first + appended - 1 if appended else None,
+            stream_versions=plan.stream_versions,
+        )
+
+    async def read_all(self, options: ReadOptions | None = None) -> AsyncIterator[StoredEvent]:
+        """Stream stored events in position order, filtered by ``options``."""
+        options = options or ReadOptions()
+        head = len(self._events)
+        start = max((options.from_position or 1) - 1, 0)
+        returned = 0
+        for stored in self._events[start:head]:
+            if options.limit is not None and returned >= options.limit:
+                return
+            if options.matches(stored):
+                returned += 1
+                yield stored
+
+    async def get_global_position(self) -> int:
+        """Return the position of the newest event (0 when empty)."""
+        return len(self._events)
+
+    async def event_exists(self, event_id: UUID) -> bool:
+        """True when an event with this id is stored."""
+        return event_id in self._by_id
+
+    async def get_stream_version(self, aggregate_id: UUID, aggregate_type: str) -> int:
+        """Return the stream's version (0 when it has no events)."""
+        head = self._heads.get((aggregate_type, aggregate_id))
+        return 0 if head is None else head.version

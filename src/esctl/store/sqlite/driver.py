@@ -1,0 +1,159 @@
+"""One SQLite connection on one worker thread, and driver errors turned into esctl errors.
+
+Every call a store makes runs a plain function on the connection's own thread and awaits it
+once. A whole append (its reads, checks, insert and commit) or a whole batch of rows read is one
+such call: a round trip between the event loop and a thread costs far more than SQLite does for
+a hundred rows, so the store never awaits per row or per statement. This is also why the store
+uses the standard library's ``sqlite3`` directly rather than aiosqlite, which hops threads once
+per statement and cursor call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from esctl.errors import (
+    DatabaseBusyError,
+    DatabaseNotFoundError,
+    DatabaseUnusableError,
+    EsctlError,
+)
+
+T = TypeVar("T")
+
+
+def translate_error(error: sqlite3.Error, path: Path) -> EsctlError:
+    """Return the esctl error for a driver error raised while using the database at ``path``."""
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        return DatabaseBusyError(
+            f"database {path} is locked by another writer",
+            hint="retry later, or raise the timeout with ESCTL_BUSY_TIMEOUT (seconds)",
+        )
+    if "readonly" in text or "read-only" in text:
+        return DatabaseUnusableError(f"database {path} is read-only", hint="check the file's permissions")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return DatabaseUnusableError(f"{path} is not a usable SQLite database ({error})", hint="check the --db path")
+    if "full" in text:
+        return DatabaseUnusableError(f"database {path}: disk full ({error})", hint="free some disk space")
+    if "unable to open" in text:
+        return DatabaseUnusableError(
+            f"cannot open {path} as a database ({error})", hint="check that --db names a file, not a directory"
+        )
+    return DatabaseUnusableError(f"database {path}: {error}")
+
+
+def open_connection(path: Path, *, readonly: bool, busy_timeout: float) -> sqlite3.Connection:
+    """Open ``path``: read-only through a ``mode=ro`` URI (never creating it), or read-write.
+
+    Raises:
+        DatabaseNotFoundError: ``readonly`` and the file does not exist.
+        DatabaseUnusableError: The path cannot be opened.
+    """
+    if readonly:
+        if not path.exists():
+            raise DatabaseNotFoundError(
+                f"database {path} does not exist",
+                hint="check --db / ESCTL_DB, or create it with `esctl init`",
+            )
+        target = f"file:{quote(str(path.resolve()))}?mode=ro"
+        conn = sqlite3.connect(target, uri=True, isolation_level=None, timeout=busy_timeout)
+    else:
+        if path.is_dir():
+            raise DatabaseUnusableError(f"{path} is a directory", hint="give --db the path of a file")
+        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
+    return conn
+
+
+def configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
+    """Apply the pragmas esctl relies on: WAL, NORMAL sync (durable across process crashes)."""
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+        conn.execute("PRAGMA schema_version").fetchone()  # fails here on a file that is not SQLite
+        return
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+    if mode is None or str(mode[0]).lower() != "wal":
+        raise DatabaseUnusableError(f"cannot switch the database to WAL mode (got {mode})")
+    conn.execute("PRAGMA synchronous = NORMAL")
+
+
+class Worker:
+    """Runs functions on one SQLite connection, on the connection's own thread.
+
+    The connection opens on first use, on that thread. ``close()`` closes it there.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        setup: Callable[[sqlite3.Connection], object],
+        *,
+        readonly: bool,
+        busy_timeout: float,
+    ) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._setup = setup
+        self._busy_timeout = busy_timeout
+        self._conn: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function(connection, *args)`` on the worker thread and return its result.
+
+        Raises:
+            EsctlError: Driver errors, translated.
+        """
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esctl-sqlite")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, function, args)
+
+    def _call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+        try:
+            if self._conn is None:
+                conn = open_connection(self.path, readonly=self.readonly, busy_timeout=self._busy_timeout)
+                try:
+                    configure(conn, readonly=self.readonly)
+                    self._setup(conn)
+                except BaseException:
+                    conn.close()
+                    raise
+                self._conn = conn
+            return function(self._conn, *args)
+        except sqlite3.Error as error:
+            raise translate_error(error, self.path) from error
+
+    async def close(self) -> None:
+        """Close the connection and stop the thread."""
+        if self._executor is None:
+            return
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, conn.close)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+
+def in_transaction(conn: sqlite3.Connection, function: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``function`` inside ``BEGIN IMMEDIATE`` … ``COMMIT``; roll back on any error.
+
+    ``BEGIN IMMEDIATE`` takes the write lock up front: a deferred transaction that reads and then
+    writes fails with "database is locked" whatever the busy timeout.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = function(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return result

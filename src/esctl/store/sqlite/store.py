@@ -1,0 +1,261 @@
+"""``SQLiteEventStore``: the event store in one SQLite file."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+from uuid import UUID
+
+from esctl import codec
+from esctl.events import DomainEvent, StoredEvent
+from esctl.registry import EventRegistry, default_registry
+from esctl.store.base import (
+    AppendResult,
+    EventStore,
+    Expected,
+    ReadOptions,
+    StreamHead,
+    StreamKey,
+    plan_append,
+)
+from esctl.store.sqlite import schema
+from esctl.store.sqlite.driver import Worker, in_transaction
+from esctl.timeutil import to_micros
+
+READ_BATCH = 1000
+"""Rows fetched per round trip to the connection's thread."""
+
+_COLUMNS = ", ".join(codec.ROW_COLUMNS)
+_INSERT = (
+    f"INSERT INTO events ({', '.join(codec.INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(codec.INSERT_COLUMNS))})"
+)
+_HEAD = (
+    "SELECT aggregate_version, tenant_id FROM events"
+    " WHERE aggregate_id = ? AND aggregate_type = ? ORDER BY aggregate_version DESC LIMIT 1"
+)
+_IN_CHUNK = 500
+R = TypeVar("R")
+
+
+def _default_busy_timeout() -> float:
+    return float(os.environ.get("ESCTL_BUSY_TIMEOUT", "5"))
+
+
+class SQLiteEventStore(EventStore):
+    """An event store in one SQLite file (WAL mode), safe for several processes at once.
+
+    Built synchronously; connects on first use. Writes run in ``BEGIN IMMEDIATE`` transactions
+    and wait up to ``busy_timeout`` seconds for another writer. The schema is created or
+    migrated on first use unless ``readonly``; a read-only store never creates a file.
+
+    Args:
+        path: The database file.
+        registry: Where event classes are looked up when reading (default: the global one).
+        readonly: Open with ``mode=ro``: a missing file is ``DatabaseNotFoundError``.
+        busy_timeout: Seconds to wait for the write lock (default: ``ESCTL_BUSY_TIMEOUT`` or 5).
+
+    Example:
+        >>> # async with SQLiteEventStore("events.db") as store:
+        >>> #     await store.append_events(order_id, "Order", [created])
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        registry: EventRegistry | None = None,
+        readonly: bool = False,
+        busy_timeout: float | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.registry = registry if registry is not None else default_registry
+        self._worker = Worker(
+            self.path,
+            schema.check_readable if readonly else schema.migrate,
+            readonly=readonly,
+            busy_timeout=_default_busy_timeout() if busy_timeout is None else busy_timeout,
+        )
+
+    async def close(self) -> None:
+        """Close the connection. Safe to call more than once."""
+        await self._worker.close()
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def append_batch(
+        self,
+        events: Sequence[DomainEvent],
+        *,
+        expected_versions: Mapping[StreamKey, Expected] | None = None,
+        auto_version: Collection[int] = (),
+    ) -> AppendResult:
+        """Append events of any streams in one transaction; see ``EventStore.append_batch``."""
+        if not events:
+            return AppendResult(appended=0)
+        return await self._worker.run(_append, list(events), expected_versions, auto_version, self.registry)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def read_all(self, options: ReadOptions | None = None) -> AsyncIterator[StoredEvent]:
+        """Stream stored events in position order, ``READ_BATCH`` rows per round trip."""
+        async for rows in self.read_rows(options):
+            for stored in rows:
+                yield stored
+
+    async def read_rows(self, options: ReadOptions | None = None) -> AsyncIterator[list[StoredEvent]]:
+        """Like ``read_all``, a batch at a time."""
+        registry = self.registry
+        async for batch in self._pages(options, lambda rows: [codec.row_to_stored_event(r, registry) for r in rows]):
+            yield batch
+
+    async def read_json_lines(self, options: ReadOptions | None = None) -> AsyncIterator[list[bytes]]:
+        """Stream events as NDJSON lines (batches of bytes), without building models."""
+        async for batch in self._pages(options, lambda rows: [codec.row_to_json_line(r) for r in rows]):
+            yield batch
+
+    async def _pages(
+        self, options: ReadOptions | None, convert: Callable[[list[codec.Row]], list[R]]
+    ) -> AsyncIterator[list[R]]:
+        """Keyset-paginate the matching rows, converting each page on the worker thread.
+
+        Each page is its own query (no cursor stays open between awaits), bounded by the head
+        position read at the start, so the read is a consistent snapshot of an append-only log.
+        """
+        options = options or ReadOptions()
+        head = await self._worker.run(_global_position)
+        upper = head if options.to_position is None else min(head, options.to_position)
+        after = max((options.from_position or 1) - 1, 0)
+        remaining = options.limit
+        while after < upper and (remaining is None or remaining > 0):
+            size = READ_BATCH if remaining is None else min(READ_BATCH, remaining)
+            sql, params = _select(options, after, upper, size)
+            page = await self._worker.run(_fetch_page, sql, params, convert)
+            if page is None:
+                return
+            after, converted = page
+            if remaining is not None:
+                remaining -= len(converted)
+            yield converted
+
+    async def get_global_position(self) -> int:
+        """Return the newest event's position (0 when empty)."""
+        return await self._worker.run(_global_position)
+
+    async def event_exists(self, event_id: UUID) -> bool:
+        """True when an event with this id is stored."""
+        return await self._worker.run(_event_exists, str(event_id))
+
+    async def get_stream_version(self, aggregate_id: UUID, aggregate_type: str) -> int:
+        """Return the stream's version (0 when it has no events)."""
+        heads = await self._worker.run(_heads, [(aggregate_type, aggregate_id)])
+        head = heads.get((aggregate_type, aggregate_id))
+        return 0 if head is None else head.version
+
+
+def _append(
+    conn: sqlite3.Connection,
+    events: list[DomainEvent],
+    expected_versions: Mapping[StreamKey, Expected] | None,
+    auto_version: Collection[int],
+    registry: EventRegistry,
+) -> AppendResult:
+    def write(conn: sqlite3.Connection) -> AppendResult:
+        keys = {(e.aggregate_type, e.aggregate_id) for e in events}
+        plan = plan_append(
+            events,
+            heads=_heads(conn, keys),
+            existing=_existing(conn, [e.event_id for e in events], registry),
+            expected_versions=expected_versions,
+            auto_version=auto_version,
+        )
+        if not plan.events:
+            return AppendResult(appended=0, skipped=plan.skipped, stream_versions=plan.stream_versions)
+        stored_at = to_micros(datetime.now(UTC))
+        conn.executemany(_INSERT, [codec.event_to_row(e, stored_at) for e in plan.events])
+        last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+        appended = len(plan.events)
+        return AppendResult(
+            appended=appended,
+            skipped=plan.skipped,
+            first_position=last - appended + 1,
+            last_position=last,
+            stream_versions=plan.stream_versions,
+        )
+
+    return in_transaction(conn, write)
+
+
+def _heads(conn: sqlite3.Connection, keys: Iterable[StreamKey]) -> dict[StreamKey, StreamHead]:
+    heads: dict[StreamKey, StreamHead] = {}
+    for aggregate_type, aggregate_id in keys:
+        row = conn.execute(_HEAD, (str(aggregate_id), aggregate_type)).fetchone()
+        if row is not None:
+            heads[(aggregate_type, aggregate_id)] = StreamHead(row[0], None if row[1] is None else UUID(row[1]))
+    return heads
+
+
+def _existing(conn: sqlite3.Connection, event_ids: list[UUID], registry: EventRegistry) -> dict[UUID, DomainEvent]:
+    found: dict[UUID, DomainEvent] = {}
+    texts = [str(i) for i in event_ids]
+    for start in range(0, len(texts), _IN_CHUNK):
+        chunk = texts[start : start + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        for row in conn.execute(f"SELECT {_COLUMNS} FROM events WHERE event_id IN ({marks})", chunk):
+            stored = codec.row_to_stored_event(row, registry)
+            found[stored.event.event_id] = stored.event
+    return found
+
+
+def _global_position(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT MAX(position) FROM events").fetchone()
+    return int(row[0] or 0)
+
+
+def _event_exists(conn: sqlite3.Connection, event_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
+
+
+def _select(options: ReadOptions, after: int, upper: int, size: int) -> tuple[str, list[object]]:
+    clauses = ["position > ?", "position <= ?"]
+    params: list[object] = [after, upper]
+    tenants = options.tenants
+    if len(tenants) == 1:
+        clauses.append("tenant_id = ?")
+        params.append(str(tenants[0]))
+    elif tenants:
+        clauses.append(f"tenant_id IN ({', '.join('?' * len(tenants))})")
+        params.extend(str(t) for t in tenants)
+    if options.aggregate_type is not None:
+        clauses.append("aggregate_type = ?")
+        params.append(options.aggregate_type)
+    if options.aggregate_id is not None:
+        clauses.append("aggregate_id = ?")
+        params.append(str(options.aggregate_id))
+    if len(options.event_types) == 1:
+        clauses.append("event_type = ?")
+        params.append(options.event_types[0])
+    elif options.event_types:
+        clauses.append(f"event_type IN ({', '.join('?' * len(options.event_types))})")
+        params.extend(options.event_types)
+    if options.from_timestamp is not None:
+        clauses.append("occurred_at >= ?")
+        params.append(to_micros(options.from_timestamp))
+    if options.to_timestamp is not None:
+        clauses.append("occurred_at < ?")
+        params.append(to_micros(options.to_timestamp))
+    sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY position LIMIT {int(size)}"
+    return sql, params
+
+
+def _fetch_page(
+    conn: sqlite3.Connection, sql: str, params: list[object], convert: Callable[[list[codec.Row]], list[R]]
+) -> tuple[int, list[R]] | None:
+    rows = conn.execute(sql, params).fetchall()
+    if not rows:
+        return None
+    return int(rows[-1][0]), convert(rows)
