@@ -1,0 +1,31 @@
+"""The README's Python examples run, and its quick start names the commands CI runs."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_python_blocks_run(tmp_path: Path) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    assert blocks, "the README should show the library in at least one Python block"
+    for index, block in enumerate(blocks):
+        script = tmp_path / f"block_{index}.py"
+        script.write_text(block, encoding="utf-8")
+        result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 0, f"README block {index} failed:\n{result.stderr}"
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```console\n(.*?)\n```", quick_start, flags=re.S)
+    assert len(commands) == 2, "the quick start is two commands"
+    test_command = commands[1].split("&&")[-1].strip()
+    assert test_command == "python -m pytest"
+    assert test_command in ci.splitlines()
