@@ -13,6 +13,7 @@ from uuid import UUID
 
 from esctl.errors import DuplicateEventError, InvalidInputError, OptimisticLockError, TenantMismatchError
 from esctl.events import DomainEvent, EventStream, StoredEvent, stream_id
+from esctl.timeutil import ensure_aware_utc
 
 StreamKey = tuple[str, UUID]
 """A stream's identity: ``(aggregate_type, aggregate_id)``."""
@@ -60,6 +61,14 @@ class ReadOptions:
     event_types: tuple[str, ...] = ()
     from_timestamp: datetime | None = None
     to_timestamp: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # A naive datetime is refused, not guessed at: read as UTC or as local time it would
+        # silently move the window (DomainEvent.occurred_at follows the same rule).
+        for name in ("from_timestamp", "to_timestamp"):
+            value = getattr(self, name)
+            if value is not None:
+                ensure_aware_utc(value, field=name)
 
     @property
     def tenants(self) -> tuple[UUID, ...]:
@@ -363,7 +372,11 @@ class EventStore(abc.ABC):
 
         Returns:
             The stream; ``version`` is the stream's current version, whatever the filters.
+
+        Raises:
+            InvalidInputError: A timestamp is naive.
         """
+        ReadOptions(from_timestamp=from_timestamp, to_timestamp=to_timestamp)  # refuses naive datetimes
         events: list[DomainEvent] = []
         version = 0
         async for stored in self.read_stream(aggregate_id, aggregate_type, 0):
