@@ -41,6 +41,45 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX events_type_position ON events (event_type, position)",
         "CREATE INDEX events_aggregate_type_position ON events (aggregate_type, position)",
     ),
+    # 2: persisted projections. Their checkpoints, dead letters and documents live beside the
+    # events, so a batch of read-model changes and its checkpoint commit in one transaction.
+    (
+        """
+        CREATE TABLE projection_checkpoints (
+            name           TEXT    NOT NULL PRIMARY KEY,
+            position       INTEGER NOT NULL,
+            updated_at     INTEGER NOT NULL,
+            status         TEXT    NOT NULL CHECK (status IN ('ok', 'failed')),
+            generation     INTEGER NOT NULL,
+            error_position INTEGER,
+            error_event_id TEXT,
+            error_message  TEXT,
+            error_at       INTEGER
+        ) WITHOUT ROWID
+        """,
+        """
+        CREATE TABLE projection_dead_letters (
+            name       TEXT    NOT NULL,
+            position   INTEGER NOT NULL,
+            event_id   TEXT    NOT NULL,
+            message    TEXT    NOT NULL,
+            skipped_at INTEGER NOT NULL,
+            PRIMARY KEY (name, position)
+        ) WITHOUT ROWID
+        """,
+        # A document read model: one JSON body per (namespace, tenant, key). The namespace is
+        # the projection's name, or the fresh one a rebuild fills before the swap; tenant ''
+        # holds what belongs to no tenant.
+        """
+        CREATE TABLE projection_documents (
+            namespace TEXT NOT NULL,
+            tenant    TEXT NOT NULL,
+            key       TEXT NOT NULL,
+            body      BLOB NOT NULL,
+            PRIMARY KEY (namespace, tenant, key)
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,432 @@
+"""What a store offers projections: one transaction holding events, read models and checkpoints.
+
+A persisted projection keeps its read model in the same database as the events, so each batch
+of read-model changes commits together with the projection's checkpoint (exactly-once, also
+across crashes). The runner never touches a database directly: it hands a function to
+``EventStore.run_projection_transaction`` and the store runs it inside one transaction, passing
+a ``ProjectionStorage`` — the unit of work below. SQLite runs the whole function on its
+connection's thread in one ``BEGIN IMMEDIATE`` transaction (one hop per batch); a PostgreSQL
+store can offer the same with one connection and one ``BEGIN``.
+
+Read models come in two shapes, both living here:
+
+- **documents**: ``(namespace, tenant, key) -> JSON bytes``; portable across stores.
+- **SQL tables** that a projection declares and writes with ``execute``; the store renames and
+  copies them when a rebuild swaps fresh tables in.
+
+A *namespace* is where one projection's documents live: its name for the live read model, or
+another name for the fresh one a rebuild fills before the swap.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from esctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from esctl.events import StoredEvent
+    from esctl.registry import EventRegistry
+    from esctl.store.base import ReadOptions
+
+Row = tuple[Any, ...]
+"""A stored event as a tuple of column values, in the order the reader asked for."""
+
+EVENT_COLUMNS: tuple[str, ...] = (
+    "position",
+    "event_id",
+    "event_type",
+    "event_version",
+    "aggregate_type",
+    "aggregate_id",
+    "aggregate_version",
+    "tenant_id",
+    "occurred_at",
+    "stored_at",
+    "correlation_id",
+    "causation_id",
+    "actor_id",
+    "payload",
+    "metadata",
+)
+"""Every column a row read can ask for (``codec.ROW_COLUMNS``; ids as text, times as µs)."""
+
+NO_TENANT = ""
+"""The ``tenant`` of documents that belong to no tenant."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionFailure:
+    """Where and why a projection's handler failed.
+
+    Attributes:
+        position: Global position of the event the handler failed on.
+        event_id: That event's id.
+        message: What the handler raised (``Type: message``).
+        at: When it failed (UTC epoch microseconds).
+    """
+
+    position: int
+    event_id: str
+    message: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """How far a persisted projection has got.
+
+    Attributes:
+        name: The projection's name.
+        position: Every event up to this global position has been applied (0: none).
+        updated_at: When the checkpoint last moved (UTC epoch microseconds; 0: never).
+        status: ``"ok"``, or ``"failed"`` when a handler raised at ``error.position``.
+        generation: Bumped by every rebuild that swapped fresh storage in.
+        error: The last failure, while ``status`` is ``"failed"``.
+    """
+
+    name: str
+    position: int = 0
+    updated_at: int = 0
+    status: str = "ok"
+    generation: int = 0
+    error: ProjectionFailure | None = None
+
+    def advanced(self, position: int, at: int) -> Checkpoint:
+        """Return this checkpoint moved to ``position``, healthy again."""
+        return replace(self, position=position, updated_at=at, status="ok", error=None)
+
+    def failed(self, position: int, failure: ProjectionFailure) -> Checkpoint:
+        """Return this checkpoint stopped at ``position`` by ``failure``."""
+        return replace(self, position=position, updated_at=failure.at, status="failed", error=failure)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event an operator told a projection to skip (``esctl catch-up NAME --skip``).
+
+    Attributes:
+        position: The event's global position.
+        event_id: The event's id.
+        message: The failure that made it a dead letter.
+        at: When it was skipped (UTC epoch microseconds).
+    """
+
+    position: int
+    event_id: str
+    message: str
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One document of a read model.
+
+    Attributes:
+        tenant: The tenant it belongs to, as text (``NO_TENANT`` for none).
+        key: Its key within the tenant's part of the read model.
+        body: Its JSON bytes.
+    """
+
+    tenant: str
+    key: str
+    body: bytes
+
+
+class ProjectionStorage(abc.ABC):
+    """The unit of work a store hands to ``run_projection_transaction``'s function.
+
+    Everything done through it commits or rolls back together. It is only valid while that
+    function runs.
+    """
+
+    registry: EventRegistry | None = None
+    """The registry ``read_events`` builds events with (``None``: esctl's default)."""
+
+    # -- events ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def head(self) -> int:
+        """Return the newest event's global position (0 for an empty store)."""
+
+    @abc.abstractmethod
+    def read_rows(
+        self,
+        after: int,
+        upper: int,
+        limit: int,
+        *,
+        columns: Sequence[str] = EVENT_COLUMNS,
+        options: ReadOptions | None = None,
+        exclude_tenant: UUID | None = None,
+    ) -> list[Row]:
+        """Return up to ``limit`` events with ``after < position <= upper``, in position order.
+
+        Args:
+            after: Read after this position.
+            upper: Read up to this position (inclusive).
+            limit: At most this many rows.
+            columns: Which ``EVENT_COLUMNS`` each row holds, in this order; the first must be
+                ``position``.
+            options: Further filters (tenant, event types, time window, aggregate); their own
+                position bounds and limit are ignored.
+            exclude_tenant: Leave out this tenant's events.
+
+        Returns:
+            The rows; ids are text, times integer microseconds, payload and metadata JSON bytes.
+        """
+
+    def read_events(
+        self,
+        after: int,
+        upper: int,
+        limit: int,
+        *,
+        options: ReadOptions | None = None,
+        exclude_tenant: UUID | None = None,
+    ) -> list[StoredEvent]:
+        """Like ``read_rows``, but as validated events built with ``registry``."""
+        from esctl import codec
+
+        rows = self.read_rows(after, upper, limit, options=options, exclude_tenant=exclude_tenant)
+        return [codec.row_to_stored_event(row, self.registry) for row in rows]
+
+    # -- checkpoints and dead letters -----------------------------------------------------
+
+    @abc.abstractmethod
+    def get_checkpoint(self, name: str) -> Checkpoint | None:
+        """Return the projection's checkpoint, or ``None`` if it never ran."""
+
+    @abc.abstractmethod
+    def checkpoints(self) -> list[Checkpoint]:
+        """Return every stored checkpoint, by name."""
+
+    @abc.abstractmethod
+    def put_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store ``checkpoint`` (insert or replace)."""
+
+    @abc.abstractmethod
+    def dead_letters(self, name: str) -> list[DeadLetter]:
+        """Return the events the projection was told to skip, by position."""
+
+    @abc.abstractmethod
+    def add_dead_letter(self, name: str, letter: DeadLetter) -> None:
+        """Record that the projection skips ``letter.position`` from now on."""
+
+    # -- documents --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_documents(self, namespace: str, *, tenants: Collection[str] | None = None) -> list[Document]:
+        """Return the namespace's documents (only these tenants' if given), by tenant and key."""
+
+    @abc.abstractmethod
+    def put_documents(self, namespace: str, documents: Iterable[Document]) -> None:
+        """Insert or replace documents."""
+
+    @abc.abstractmethod
+    def delete_documents(self, namespace: str, *, tenant: str | None = None) -> None:
+        """Delete the namespace's documents (only one tenant's if given)."""
+
+    @abc.abstractmethod
+    def move_documents(self, source: str, target: str, *, tenant: str | None = None) -> None:
+        """Replace ``target``'s documents (one tenant's if given) by ``source``'s, emptying ``source``."""
+
+    # -- SQL tables -------------------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run one SQL statement of a projection's own and return its rows.
+
+        Raises:
+            UsageError: The store has no SQL read models.
+        """
+        raise self._no_sql()
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        """Run one SQL statement once per parameter row.
+
+        Raises:
+            UsageError: The store has no SQL read models.
+        """
+        raise self._no_sql()
+
+    def table_columns(self, table: str) -> list[str]:
+        """Return the column names of ``table`` (empty when it does not exist).
+
+        Raises:
+            UsageError: The store has no SQL read models.
+        """
+        raise self._no_sql()
+
+    def drop_table(self, table: str) -> None:
+        """Drop ``table`` (and its indexes) if it exists.
+
+        Raises:
+            UsageError: The store has no SQL read models.
+        """
+        raise self._no_sql()
+
+    def replace_table(self, source: str, target: str) -> None:
+        """Make ``source`` the table called ``target``, dropping the old ``target``.
+
+        Raises:
+            UsageError: The store has no SQL read models.
+        """
+        raise self._no_sql()
+
+    def replace_tenant_rows(self, source: str, target: str, *, column: str, tenant: str) -> None:
+        """Replace ``target``'s rows whose ``column`` is ``tenant`` by ``source``'s rows; drop ``source``.
+
+        Raises:
+            UsageError: The store has no SQL read models.
+        """
+        raise self._no_sql()
+
+    def _no_sql(self) -> UsageError:
+        return UsageError(
+            f"{type(self).__name__} has no SQL read models",
+            hint="use a SQLite store for projections with tables, or keep the state in documents",
+        )
+
+
+@dataclass
+class DocumentTables:
+    """Checkpoints, dead letters and documents as plain dicts: the state of an in-memory store.
+
+    ``MemoryProjectionStorage`` works on a copy and writes it back on commit, so a failed
+    transaction leaves this untouched.
+    """
+
+    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    dead_letters: dict[str, dict[int, DeadLetter]] = field(default_factory=dict)
+    documents: dict[str, dict[tuple[str, str], bytes]] = field(default_factory=dict)
+
+    def copy(self) -> DocumentTables:
+        """Return a copy that can be changed without changing this one."""
+        return DocumentTables(
+            dict(self.checkpoints),
+            {name: dict(letters) for name, letters in self.dead_letters.items()},
+            {namespace: dict(docs) for namespace, docs in self.documents.items()},
+        )
+
+
+class MemoryProjectionStorage(ProjectionStorage):
+    """``ProjectionStorage`` over dicts, with events from a list; documents only, no SQL.
+
+    Args:
+        tables: The documents, checkpoints and dead letters to work on (changed in place).
+        events: The stored events, in position order (position ``i + 1`` at index ``i``).
+    """
+
+    def __init__(self, tables: DocumentTables, events: Sequence[StoredEvent] = ()) -> None:
+        self.tables = tables
+        self._events = events
+
+    def head(self) -> int:
+        """Return the newest event's position."""
+        return len(self._events)
+
+    def read_rows(
+        self,
+        after: int,
+        upper: int,
+        limit: int,
+        *,
+        columns: Sequence[str] = EVENT_COLUMNS,
+        options: ReadOptions | None = None,
+        exclude_tenant: UUID | None = None,
+    ) -> list[Row]:
+        """Return matching events as rows (see ``ProjectionStorage.read_rows``)."""
+        from esctl import codec
+        from esctl.timeutil import to_micros
+
+        indexes = [EVENT_COLUMNS.index(c) for c in columns]
+        rows: list[Row] = []
+        for stored in self._select(after, upper, limit, options, exclude_tenant):
+            stored_at = to_micros(stored.stored_at)
+            full = (stored.global_position, *codec.event_to_row(stored.event, stored_at))
+            rows.append(tuple(full[i] for i in indexes))
+        return rows
+
+    def read_events(
+        self,
+        after: int,
+        upper: int,
+        limit: int,
+        *,
+        options: ReadOptions | None = None,
+        exclude_tenant: UUID | None = None,
+    ) -> list[StoredEvent]:
+        """Return matching events as stored (no decoding needed in memory)."""
+        return list(self._select(after, upper, limit, options, exclude_tenant))
+
+    def _select(
+        self, after: int, upper: int, limit: int, options: ReadOptions | None, exclude_tenant: UUID | None
+    ) -> Iterable[StoredEvent]:
+        from esctl.store.base import ReadOptions
+
+        filters = replace(options, from_position=None, to_position=None, limit=None) if options else ReadOptions()
+        returned = 0
+        for stored in self._events[max(after, 0) : max(upper, 0)]:
+            if returned >= limit:
+                return
+            if exclude_tenant is not None and stored.event.tenant_id == exclude_tenant:
+                continue
+            if filters.matches(stored):
+                returned += 1
+                yield stored
+
+    def get_checkpoint(self, name: str) -> Checkpoint | None:
+        """Return the projection's checkpoint, if any."""
+        return self.tables.checkpoints.get(name)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Return every checkpoint, by name."""
+        return [self.tables.checkpoints[name] for name in sorted(self.tables.checkpoints)]
+
+    def put_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Store ``checkpoint``."""
+        self.tables.checkpoints[checkpoint.name] = checkpoint
+
+    def dead_letters(self, name: str) -> list[DeadLetter]:
+        """Return the projection's dead letters, by position."""
+        letters = self.tables.dead_letters.get(name, {})
+        return [letters[position] for position in sorted(letters)]
+
+    def add_dead_letter(self, name: str, letter: DeadLetter) -> None:
+        """Record a dead letter."""
+        self.tables.dead_letters.setdefault(name, {})[letter.position] = letter
+
+    def get_documents(self, namespace: str, *, tenants: Collection[str] | None = None) -> list[Document]:
+        """Return the namespace's documents, by tenant and key."""
+        docs = self.tables.documents.get(namespace, {})
+        wanted = None if tenants is None else set(tenants)
+        return [
+            Document(tenant, key, docs[(tenant, key)])
+            for tenant, key in sorted(docs)
+            if wanted is None or tenant in wanted
+        ]
+
+    def put_documents(self, namespace: str, documents: Iterable[Document]) -> None:
+        """Insert or replace documents."""
+        docs = self.tables.documents.setdefault(namespace, {})
+        for doc in documents:
+            docs[(doc.tenant, doc.key)] = doc.body
+
+    def delete_documents(self, namespace: str, *, tenant: str | None = None) -> None:
+        """Delete the namespace's documents (one tenant's if given)."""
+        if tenant is None:
+            self.tables.documents.pop(namespace, None)
+            return
+        docs = self.tables.documents.get(namespace, {})
+        for key in [k for k in docs if k[0] == tenant]:
+            del docs[key]
+
+    def move_documents(self, source: str, target: str, *, tenant: str | None = None) -> None:
+        """Replace ``target``'s documents by ``source``'s."""
+        self.delete_documents(target, tenant=tenant)
+        moved = self.tables.documents.pop(source, {})
+        self.tables.documents.setdefault(target, {}).update(moved)
