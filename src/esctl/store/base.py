@@ -18,6 +18,9 @@ from esctl.timeutil import ensure_aware_utc
 StreamKey = tuple[str, UUID]
 """A stream's identity: ``(aggregate_type, aggregate_id)``."""
 
+_IntKey = tuple[str, int]
+"""A stream's identity with the aggregate id as its integer (cheap to hash)."""
+
 
 class ExpectedVersion(enum.Enum):
     """What a writer expects of a stream besides an exact version number."""
@@ -168,17 +171,27 @@ def plan_append(
     """
     expected_versions = expected_versions or {}
     auto = frozenset(auto_version)
-    accepted: dict[UUID, DomainEvent] = {}
-    versions = {key: head.version for key, head in heads.items()}
-    tenants = {key: head.tenant_id for key, head in heads.items()}
-    checked: set[StreamKey] = set()
-    resumed: set[StreamKey] = set()
+    # Streams and ids are keyed by the UUIDs' integers: ``UUID.__hash__`` is Python code, and
+    # hashing every event's keys several times cost as much as SQLite's insert. ``uuid.int`` is
+    # what UUID equality compares, so the rules are unchanged. Each stream's state is one record
+    # found once per event (and reused while the batch stays on one stream, the usual case).
+    initial = {(aggregate_type, aggregate_id.int): head for (aggregate_type, aggregate_id), head in heads.items()}
+    streams: dict[_IntKey, _StreamState] = {}
+    accepted: dict[int, DomainEvent] = {}
     planned: list[DomainEvent] = []
     skipped = 0
+    last_id: UUID | None = None
+    last_type: str | None = None
+    state: _StreamState | None = None
     for index, event in enumerate(events):
-        key = (event.aggregate_type, event.aggregate_id)
+        if state is None or event.aggregate_id is not last_id or event.aggregate_type is not last_type:
+            last_id, last_type = event.aggregate_id, event.aggregate_type
+            key = (last_type, last_id.int)
+            state = streams.get(key)
+            if state is None:
+                state = streams[key] = _StreamState((last_type, last_id), initial.get(key))
         is_auto = index in auto
-        known = accepted.get(event.event_id) or existing.get(event.event_id)
+        known = accepted.get(event.event_id.int) or (existing.get(event.event_id) if existing else None)
         if known is not None:
             if not same_event(known, event, ignore_version=is_auto):
                 raise _at(
@@ -190,30 +203,31 @@ def plan_append(
                     index,
                 )
             skipped += 1
-            resumed.add(key)
+            state.resumed = True
             continue
-        current = versions.get(key, 0)
-        if key not in checked:
-            checked.add(key)
-            if key not in resumed:
-                _check_expected(expected_versions.get(key, ExpectedVersion.ANY), current, key, index)
-        if key in tenants and tenants[key] != event.tenant_id:
+        current = state.version
+        if not state.checked:
+            state.checked = True
+            if not state.resumed:
+                _check_expected(expected_versions.get(state.stream, ExpectedVersion.ANY), current, state.stream, index)
+        if not state.has_tenant:
+            state.tenant, state.has_tenant = event.tenant_id, True
+        elif state.tenant is not event.tenant_id and state.tenant != event.tenant_id:
             raise _at(
                 TenantMismatchError(
-                    f"stream {stream_id(*key)} belongs to tenant {tenants[key] or 'none'}, "
+                    f"stream {stream_id(*state.stream)} belongs to tenant {state.tenant or 'none'}, "
                     f"the event to tenant {event.tenant_id or 'none'}",
                     field="tenant_id",
                     hint="a stream keeps the tenant of its first event for life",
                 ),
                 index,
             )
-        tenants[key] = event.tenant_id
         if is_auto:
             event = event.model_copy(update={"aggregate_version": current + 1})
         elif event.aggregate_version != current + 1:
             raise _at(
                 OptimisticLockError(
-                    f"stream {stream_id(*key)} is at version {current}; "
+                    f"stream {stream_id(*state.stream)} is at version {current}; "
                     f"event {event.event_id} has version {event.aggregate_version}, expected {current + 1}",
                     aggregate_id=event.aggregate_id,
                     expected=current + 1,
@@ -221,11 +235,24 @@ def plan_append(
                 ),
                 index,
             )
-        versions[key] = current + 1
-        accepted[event.event_id] = event
+        state.version = current + 1
+        accepted[event.event_id.int] = event
         planned.append(event)
-    touched = {(e.aggregate_type, e.aggregate_id) for e in events}
-    return AppendPlan(planned, skipped, {key: versions.get(key, 0) for key in touched})
+    return AppendPlan(planned, skipped, {s.stream: s.version for s in streams.values()})
+
+
+class _StreamState:
+    """What ``plan_append`` knows of one stream while it walks a batch."""
+
+    __slots__ = ("checked", "has_tenant", "resumed", "stream", "tenant", "version")
+
+    def __init__(self, stream: StreamKey, head: StreamHead | None) -> None:
+        self.stream = stream
+        self.version = 0 if head is None else head.version
+        self.tenant = None if head is None else head.tenant_id
+        self.has_tenant = head is not None
+        self.checked = False
+        self.resumed = False
 
 
 def same_event(a: DomainEvent, b: DomainEvent, *, ignore_version: bool = False) -> bool:

@@ -164,30 +164,65 @@ def _append(
     auto_version: Collection[int],
     registry: EventRegistry,
 ) -> AppendResult:
-    def write(conn: sqlite3.Connection) -> AppendResult:
-        keys = {(e.aggregate_type, e.aggregate_id) for e in events}
+    # Optimistic first: plan as if no event id of the batch were stored, and let the unique index
+    # on event_id say otherwise. A fresh batch (nearly every append) then skips reading its ids
+    # back, which cost a query and a model per stored duplicate. A batch that re-sends stored
+    # events fails the plan or the insert and is redone, from scratch, with the full lookup.
+    try:
+        return in_transaction(conn, lambda c: _write(c, events, expected_versions, auto_version, registry, True))
+    except _StoredIdsFound:
+        return in_transaction(conn, lambda c: _write(c, events, expected_versions, auto_version, registry, False))
+
+
+class _StoredIdsFound(Exception):
+    """The optimistic insert hit an event id that is already stored."""
+
+
+def _write(
+    conn: sqlite3.Connection,
+    events: list[DomainEvent],
+    expected_versions: Mapping[StreamKey, Expected] | None,
+    auto_version: Collection[int],
+    registry: EventRegistry,
+    optimistic: bool,
+) -> AppendResult:
+    # Deduplicated by the id's integer: hashing a UUID runs Python code, hashing an int does not.
+    streams = {(e.aggregate_type, e.aggregate_id.int): (e.aggregate_type, e.aggregate_id) for e in events}
+    heads = _heads(conn, streams.values())
+    plan = None
+    if optimistic:
+        try:
+            plan = plan_append(
+                events, heads=heads, existing={}, expected_versions=expected_versions, auto_version=auto_version
+            )
+        except Exception:  # the verdict may depend on stored ids: ask again with them
+            optimistic = False
+    if plan is None:
         plan = plan_append(
             events,
-            heads=_heads(conn, keys),
+            heads=heads,
             existing=_existing(conn, [e.event_id for e in events], registry),
             expected_versions=expected_versions,
             auto_version=auto_version,
         )
-        if not plan.events:
-            return AppendResult(appended=0, skipped=plan.skipped, stream_versions=plan.stream_versions)
-        stored_at = to_micros(datetime.now(UTC))
-        conn.executemany(_INSERT, [codec.event_to_row(e, stored_at) for e in plan.events])
-        last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
-        appended = len(plan.events)
-        return AppendResult(
-            appended=appended,
-            skipped=plan.skipped,
-            first_position=last - appended + 1,
-            last_position=last,
-            stream_versions=plan.stream_versions,
-        )
-
-    return in_transaction(conn, write)
+    if not plan.events:
+        return AppendResult(appended=0, skipped=plan.skipped, stream_versions=plan.stream_versions)
+    stored_at = to_micros(datetime.now(UTC))
+    try:
+        conn.executemany(_INSERT, codec.events_to_rows(plan.events, stored_at))
+    except sqlite3.IntegrityError:
+        if optimistic:
+            raise _StoredIdsFound from None
+        raise
+    last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+    appended = len(plan.events)
+    return AppendResult(
+        appended=appended,
+        skipped=plan.skipped,
+        first_position=last - appended + 1,
+        last_position=last,
+        stream_versions=plan.stream_versions,
+    )
 
 
 def _heads(conn: sqlite3.Connection, keys: Iterable[StreamKey]) -> dict[StreamKey, StreamHead]:
