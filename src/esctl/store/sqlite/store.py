@@ -256,26 +256,32 @@ def _event_exists(conn: sqlite3.Connection, event_id: str) -> bool:
 
 
 def _select(options: ReadOptions, after: int, upper: int, size: int) -> tuple[str, list[object]]:
+    # The planner has no statistics, so the query picks the index itself: a column written
+    # ``+col`` cannot use an index. A stream read (aggregate_id given) goes through the stream's
+    # unique index, not through a wider one that merely avoids sorting; a list of values (IN)
+    # never drives an index, which would return rows out of position order and make SQLite
+    # sort every remaining match again for each page (quadratic, and memory grows with it).
+    aside = "+" if options.aggregate_id is not None else ""
     clauses = ["position > ?", "position <= ?"]
     params: list[object] = [after, upper]
     tenants = options.tenants
     if len(tenants) == 1:
-        clauses.append("tenant_id = ?")
+        clauses.append(f"{aside}tenant_id = ?")
         params.append(str(tenants[0]))
     elif tenants:
-        clauses.append(f"tenant_id IN ({', '.join('?' * len(tenants))})")
+        clauses.append(f"+tenant_id IN ({', '.join('?' * len(tenants))})")
         params.extend(str(t) for t in tenants)
     if options.aggregate_type is not None:
-        clauses.append("aggregate_type = ?")
+        clauses.append(f"{aside}aggregate_type = ?")
         params.append(options.aggregate_type)
     if options.aggregate_id is not None:
         clauses.append("aggregate_id = ?")
         params.append(str(options.aggregate_id))
     if len(options.event_types) == 1:
-        clauses.append("event_type = ?")
+        clauses.append(f"{aside}event_type = ?")
         params.append(options.event_types[0])
     elif options.event_types:
-        clauses.append(f"event_type IN ({', '.join('?' * len(options.event_types))})")
+        clauses.append(f"+event_type IN ({', '.join('?' * len(options.event_types))})")
         params.extend(options.event_types)
     if options.from_timestamp is not None:
         clauses.append("occurred_at >= ?")
