@@ -1,30 +1,66 @@
-"""The Typer application and its global options.
+"""The Typer application, its global options, and the one place errors become exit codes.
 
 Only ``typer`` and the standard library are imported at module level: ``esctl --version`` and
 ``--help`` must start as fast as Typer itself. Commands import the library inside their bodies.
+
+Help texts are rendered with rich markup, so a literal square bracket is written ``\\[``.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer import _click
+from typer.core import TyperGroup
 
-from esctl.cli.runtime import settings
+from esctl.cli.runtime import report_error, settings
 
-HELP = """Administer an esctl event store (SQLite) and its projections.
+HELP = (
+    "Administer an esctl event store (SQLite) and its projections.\n\n"
+    "Data goes to stdout; messages and progress go to stderr. "
+    "Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 version conflict, 5 not found, "
+    "6 database busy, 7 database unusable, 8 verification or projection failure, 130 interrupted.\n\n"
+    "Examples:\n"
+    "  esctl demo\n"
+    "  esctl dump --tenant 0b1f3c52-6f2e-5d55-9c1a-3e1b6a1a0001 --since 7d\n"
+    "  esctl --db prod.db --app myapp.events verify"
+)
 
-Data goes to stdout, messages and progress to stderr. Exit codes: 0 ok, 1 internal error,
-2 usage, 3 invalid input, 4 version conflict, 5 not found, 6 database busy, 7 database unusable,
-8 verification or projection failure, 130 interrupted.
 
-Example: esctl --db events.db dump --tenant 3f0c… --since 24h --format ndjson
-"""
+class EsctlGroup(TyperGroup):
+    """The top-level command group: turns esctl errors into ``Error: …`` and their exit code.
+
+    Doing it here rather than around ``app()`` means Typer's ``CliRunner`` sees the same exit
+    codes and messages as a real process.
+    """
+
+    def invoke(self, ctx: _click.Context) -> Any:
+        from esctl.errors import EsctlError
+
+        try:
+            return super().invoke(ctx)
+        except EsctlError as error:
+            if settings.verbose:
+                traceback.print_exc()
+            report_error(error)
+            raise typer.Exit(error.exit_code) from None
+        except BrokenPipeError:
+            # The reader went away (`esctl dump | head`): not an error of ours. Point stdout at
+            # /dev/null so the interpreter's final flush does not complain a second time.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
+
 
 app = typer.Typer(
     name="esctl",
     help=HELP,
+    cls=EsctlGroup,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -51,8 +87,9 @@ def global_options(
             "--app",
             envvar="ESCTL_APP",
             show_envvar=True,
-            help="Python module(s) that register your event classes and projections "
-            "(default: [tool.esctl] app in ./pyproject.toml).",
+            metavar="MODULE",
+            help="Python module or .py file that registers your event classes and projections; "
+            "repeatable (default: app in \\[tool.esctl] of ./pyproject.toml).",
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")] = False,
@@ -63,7 +100,4 @@ def global_options(
     ] = False,
 ) -> None:
     """Global options, given before the command."""
-    settings.db = db
-    settings.app_modules = tuple(app_modules or ())
-    settings.quiet = quiet
-    settings.verbose = verbose
+    settings.reset(db=db, app_modules=tuple(app_modules or ()), quiet=quiet, verbose=verbose)

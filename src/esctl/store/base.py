@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 import enum
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, NamedTuple, Self, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
 from uuid import UUID
 
 from esctl.errors import DuplicateEventError, InvalidInputError, OptimisticLockError, TenantMismatchError
 from esctl.events import DomainEvent, EventStream, StoredEvent, stream_id
 from esctl.timeutil import ensure_aware_utc
+
+if TYPE_CHECKING:
+    from esctl.registry import EventRegistry
+    from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
 
 StreamKey = tuple[str, UUID]
 """A stream's identity: ``(aggregate_type, aggregate_id)``."""
@@ -462,6 +467,147 @@ class EventStore(abc.ABC):
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+    # -- inspection (generic versions from read_all; stores may answer faster) ----------------
+
+    async def count_events(self, options: ReadOptions | None = None) -> int:
+        """Return how many events ``options`` selects, ignoring its ``limit``.
+
+        Example:
+            >>> # await store.count_events(ReadOptions(tenant_id=acme, event_types=("OrderPlaced",)))
+        """
+        options = _without_limit(options)
+        return sum([1 async for _ in self.read_all(options)])
+
+    def list_streams(
+        self,
+        *,
+        tenant_ids: Sequence[UUID] = (),
+        aggregate_type: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[StreamInfo]:
+        """Stream the store's streams, ordered by aggregate id then type.
+
+        Args:
+            tenant_ids: Only streams of these tenants.
+            aggregate_type: Only streams of this aggregate type.
+            limit: At most this many streams.
+
+        Example:
+            >>> # async for info in store.list_streams(tenant_ids=[acme]):
+            >>> #     print(info.stream_id, info.version)
+        """
+        return self._list_streams(tuple(tenant_ids), aggregate_type, limit)
+
+    async def _list_streams(
+        self, tenant_ids: tuple[UUID, ...], aggregate_type: str | None, limit: int | None
+    ) -> AsyncIterator[StreamInfo]:
+        from esctl.store.inspection import StreamInfo
+
+        streams: dict[StreamKey, StreamInfo] = {}
+        options = ReadOptions(tenant_ids=tenant_ids, aggregate_type=aggregate_type)
+        async for stored in self.read_all(options):
+            event = stored.event
+            key = (event.aggregate_type, event.aggregate_id)
+            known = streams.get(key)
+            if known is None:
+                streams[key] = StreamInfo(
+                    aggregate_type=event.aggregate_type,
+                    aggregate_id=event.aggregate_id,
+                    tenant_id=event.tenant_id,
+                    version=stored.stream_position,
+                    events=1,
+                    first_position=stored.global_position,
+                    last_position=stored.global_position,
+                    first_occurred_at=event.occurred_at,
+                    last_occurred_at=event.occurred_at,
+                )
+            else:
+                streams[key] = dataclasses.replace(
+                    known,
+                    version=stored.stream_position,
+                    events=known.events + 1,
+                    last_position=stored.global_position,
+                    first_occurred_at=min(known.first_occurred_at, event.occurred_at),
+                    last_occurred_at=max(known.last_occurred_at, event.occurred_at),
+                )
+        ordered = sorted(streams.values(), key=lambda info: (str(info.aggregate_id), info.aggregate_type))
+        for info in ordered[:limit] if limit is not None else ordered:
+            yield info
+
+    async def list_tenants(self) -> list[TenantInfo]:
+        """Return every tenant with its counts, most events first; ``tenant_id`` ``None`` holds
+        the events that have no tenant.
+
+        Example:
+            >>> # for tenant in await store.list_tenants(): print(tenant.tenant_id, tenant.events)
+        """
+        from esctl.store.inspection import TenantInfo
+
+        events: dict[UUID | None, int] = {}
+        streams: dict[UUID | None, set[StreamKey]] = {}
+        first: dict[UUID | None, datetime] = {}
+        last: dict[UUID | None, datetime] = {}
+        async for stored in self.read_all():
+            event = stored.event
+            tenant = event.tenant_id
+            events[tenant] = events.get(tenant, 0) + 1
+            streams.setdefault(tenant, set()).add((event.aggregate_type, event.aggregate_id))
+            first[tenant] = min(first.get(tenant, event.occurred_at), event.occurred_at)
+            last[tenant] = max(last.get(tenant, event.occurred_at), event.occurred_at)
+        tenants = [TenantInfo(t, events[t], len(streams[t]), first[t], last[t]) for t in events]
+        return sorted(tenants, key=lambda info: (-info.events, str(info.tenant_id or "")))
+
+    async def stats(self, options: ReadOptions | None = None) -> StoreStats:
+        """Return counts by event type, tenant and UTC day over the events ``options`` selects.
+
+        Example:
+            >>> # stats = await store.stats(ReadOptions(from_timestamp=week_ago))
+        """
+        from esctl.store.inspection import build_stats, day_number
+
+        groups: dict[tuple[str, UUID | None, int], int] = {}
+        streams: set[StreamKey] = set()
+        first: datetime | None = None
+        last: datetime | None = None
+        async for stored in self.read_all(_without_limit(options)):
+            event = stored.event
+            key = (event.event_type, event.tenant_id, day_number(event.occurred_at))
+            groups[key] = groups.get(key, 0) + 1
+            streams.add((event.aggregate_type, event.aggregate_id))
+            first = event.occurred_at if first is None else min(first, event.occurred_at)
+            last = event.occurred_at if last is None else max(last, event.occurred_at)
+        counts = [(t, tenant, day, n) for (t, tenant, day), n in groups.items()]
+        return build_stats(counts, streams=len(streams), first=first, last=last)
+
+    async def verify(self, registry: EventRegistry | None = None, *, max_findings: int = 1000) -> VerifyReport:
+        """Check the store: gapless positions, contiguous stream versions, one tenant per stream,
+        and every event of a registered type valid against its class.
+
+        Args:
+            registry: The event classes to validate against (default: the global registry).
+            max_findings: List at most this many findings (the rest are counted).
+
+        Returns:
+            The report; ``report.ok`` is True when nothing was found.
+
+        Example:
+            >>> # report = await store.verify()
+            >>> # assert report.ok, report.findings
+        """
+        from esctl.registry import default_registry
+        from esctl.store.inspection import verify_events
+
+        chosen = registry if registry is not None else default_registry
+        return await verify_events(self.read_all(), chosen, max_findings=max_findings)
+
+
+def _without_limit(options: ReadOptions | None) -> ReadOptions:
+    if options is None:
+        return ReadOptions()
+    if options.limit is None:
+        return options
+    return dataclasses.replace(options, limit=None)
 
 
 def batch_index(error: BaseException) -> int | None:

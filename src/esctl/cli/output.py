@@ -1,0 +1,167 @@
+"""The one ``--format`` option every listing command shares, and the writers behind it.
+
+``ndjson``, ``json`` and ``csv`` stream: rows are written as they come (a JSON array item by
+item), as bytes on stdout. ``table`` collects a screenful and renders it with rich; it is the
+default on a terminal, ``ndjson`` the default when stdout is piped.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import IO, Annotated, Any
+
+import typer
+
+from esctl.cli.runtime import stdout_is_terminal
+
+
+class OutputFormat(enum.StrEnum):
+    """How a listing command writes its rows."""
+
+    table = "table"
+    ndjson = "ndjson"
+    json = "json"
+    csv = "csv"
+
+
+FormatOption = Annotated[
+    OutputFormat | None,
+    typer.Option(
+        "--format",
+        "-f",
+        case_sensitive=False,
+        help="table (default on a terminal), ndjson (default when piped), json (one array) or csv.",
+    ),
+]
+"""The shared ``--format`` option of listing commands."""
+
+
+def resolve_format(chosen: OutputFormat | None) -> OutputFormat:
+    """Return the format to use: the one chosen, else ``table`` on a terminal, else ``ndjson``."""
+    if chosen is not None:
+        return chosen
+    return OutputFormat.table if stdout_is_terminal() else OutputFormat.ndjson
+
+
+def stdout_bytes() -> IO[bytes]:
+    """Return stdout as a binary stream (data is written as bytes, never re-encoded)."""
+    buffer = getattr(sys.stdout, "buffer", None)
+    return buffer if buffer is not None else io.BytesIO()
+
+
+class RowWriter:
+    """Writes rows (JSON-ready mappings) to stdout in one format, streaming where it can.
+
+    Args:
+        fmt: The output format.
+        columns: The columns of ``csv`` and ``table`` output, in order; ``ndjson`` and ``json``
+            write each row as it is.
+        title: A caption for ``table`` output.
+        table_columns: The columns a table shows, if fewer than ``columns``.
+
+    Example:
+        >>> # writer = RowWriter(OutputFormat.csv, ["event_type", "events"])
+        >>> # writer.write([{"event_type": "OrderPlaced", "events": 3}]); writer.close()
+    """
+
+    def __init__(
+        self,
+        fmt: OutputFormat,
+        columns: Sequence[str],
+        *,
+        title: str | None = None,
+        table_columns: Sequence[str] | None = None,
+    ) -> None:
+        from esctl import codec
+
+        self.fmt = fmt
+        self.columns = list(columns)
+        self.table_columns = list(table_columns or columns)
+        self.title = title
+        self.count = 0
+        self._dumps = codec.dumps
+        self._out = stdout_bytes()
+        self._table_rows: list[Mapping[str, Any]] = []
+        if fmt is OutputFormat.csv:
+            self._write_csv([self.columns])
+
+    def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Write rows (a table keeps them until ``close``)."""
+        if self.fmt is OutputFormat.table:
+            for row in rows:
+                self._table_rows.append(row)
+                self.count += 1
+            return
+        if self.fmt is OutputFormat.csv:
+            batch = [[_csv_value(row.get(c), self._dumps) for c in self.columns] for row in rows]
+            self.count += len(batch)
+            self._write_csv(batch)
+            return
+        self.write_json_lines(self._dumps(row) + b"\n" for row in rows)
+
+    def write_json_lines(self, lines: Iterable[bytes]) -> None:
+        """Write already-serialized JSON lines (each ending in a newline): the NDJSON fast path."""
+        if self.fmt is OutputFormat.ndjson:
+            chunk = list(lines)
+            self.count += len(chunk)
+            self._out.write(b"".join(chunk))
+            return
+        if self.fmt is not OutputFormat.json:
+            raise ValueError(f"write_json_lines does not write {self.fmt.value}")
+        parts: list[bytes] = []
+        for line in lines:
+            parts.append(b"[\n" if self.count == 0 else b",\n")
+            parts.append(line.rstrip(b"\n"))
+            self.count += 1
+        self._out.write(b"".join(parts))
+
+    def close(self, *, footer: str | None = None) -> None:
+        """Finish the output: close a JSON array, render a table (with ``footer`` under it)."""
+        if self.fmt is OutputFormat.json:
+            self._out.write(b"[]\n" if self.count == 0 else b"\n]\n")
+        elif self.fmt is OutputFormat.table:
+            self._render_table(footer)
+        self._out.flush()
+
+    def _write_csv(self, rows: list[list[str]]) -> None:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows(rows)
+        self._out.write(text.getvalue().encode())
+
+    def _render_table(self, footer: str | None) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        sys.stdout.flush()
+        console = Console(file=sys.stdout, highlight=False)
+        table = Table(title=self.title, title_justify="left", header_style="bold", show_edge=False)
+        for column in self.table_columns:
+            table.add_column(column, overflow="fold")
+        for row in self._table_rows:
+            table.add_row(*(_table_value(row.get(c), self._dumps) for c in self.table_columns))
+        console.print(table)
+        if footer:
+            console.print(footer, style="dim", markup=False)
+
+
+def _csv_value(value: Any, dumps: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return str(dumps(value).decode())
+    return str(value)
+
+
+def _table_value(value: Any, dumps: Any) -> Any:
+    from rich.text import Text
+
+    if value is None:
+        return Text("")
+    if isinstance(value, dict | list):
+        value = dumps(value).decode()
+    # Text, not a markup string: stored data must never be read as rich markup.
+    return Text(str(value))

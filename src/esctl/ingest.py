@@ -1,0 +1,396 @@
+"""Reading events from NDJSON or a JSON array, and appending them atomically or in chunks.
+
+This is what ``esctl append`` does, as a library: ``EventReader`` turns an input (a file, stdin)
+into validated events, each knowing the line it came from; ``import_events`` appends them in one
+atomic batch (or in atomic chunks) and, when the store refuses one, says which input line.
+
+An event without ``aggregate_version`` gets the next version of its stream; one without
+``event_id``, ``occurred_at`` or ``correlation_id`` gets a new one (so re-running such an
+input appends it again: give events ids to make an import resumable).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+from esctl import codec
+from esctl.errors import EsctlError, InvalidInputError, OptimisticLockError
+from esctl.events import DomainEvent
+from esctl.registry import EventRegistry
+from esctl.store.base import EventStore, Expected, ExpectedVersion, StreamKey, batch_index
+
+BOM = b"\xef\xbb\xbf"
+"""The UTF-8 byte order mark: some editors write it; it is skipped at the start of an input."""
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+@dataclass(frozen=True, slots=True)
+class InputEvent:
+    """An event read from an input, with where it came from.
+
+    Attributes:
+        event: The validated event.
+        auto_version: True when the input gave no ``aggregate_version``: the store assigns it.
+        line: The 1-based input line the event starts on, when known.
+        item: The 1-based item number, for events read from a JSON array.
+    """
+
+    event: DomainEvent
+    auto_version: bool = False
+    line: int | None = None
+    item: int | None = None
+
+
+def event_from_fields(
+    fields: Mapping[str, Any],
+    *,
+    registry: EventRegistry | None = None,
+    strict: bool = False,
+    line: int | None = None,
+    item: int | None = None,
+) -> InputEvent:
+    """Build one input event from its JSON form (an NDJSON line, or fields given as flags).
+
+    ``position`` and ``stored_at`` (which a dump adds) are ignored; a missing or null
+    ``aggregate_version`` marks the event for automatic versioning.
+
+    Raises:
+        InvalidInputError: A required field is missing or a value does not validate; the
+            error names ``line`` and the field.
+
+    Example:
+        >>> # event_from_fields({"event_type": "Noted", "aggregate_type": "Note", "aggregate_id": str(uuid4())})
+    """
+    data = dict(fields)
+    auto = data.get("aggregate_version") is None
+    if auto:
+        data.pop("aggregate_version", None)
+    try:
+        event = codec.build_event(data, registry, strict=strict)
+    except InvalidInputError as error:
+        raise _with_place(error, line, item) from None
+    return InputEvent(event, auto, line, item)
+
+
+class EventReader:
+    """The events of an NDJSON or JSON-array input, read and validated one at a time.
+
+    NDJSON is read line by line (memory stays flat however long the input); blank lines are
+    skipped. An input whose first non-blank character is ``[`` is read as one JSON array. A UTF-8
+    byte order mark at the start is skipped. Every error names the input line (and, in an array,
+    the item).
+
+    Args:
+        stream: The input, opened in binary mode (a file, ``sys.stdin.buffer``).
+        registry: Where event classes are looked up (default: the global registry).
+        strict: Refuse event types that have no registered class.
+
+    Example:
+        >>> # with open("events.ndjson", "rb") as f:
+        >>> #     events = list(EventReader(f))
+    """
+
+    def __init__(self, stream: IO[bytes], *, registry: EventRegistry | None = None, strict: bool = False) -> None:
+        self._stream = stream
+        self._registry = registry
+        self._strict = strict
+        self._array_text: str | None = None
+        self._array_first_line = 1
+        self._item_lines: list[int] | None = None
+
+    def __iter__(self) -> Iterator[InputEvent]:
+        number = 0
+        for raw in self._stream:
+            number += 1
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM) :]
+            stripped = raw.strip()
+            if not stripped:
+                continue
+            if stripped.startswith(b"["):
+                yield from self._read_array(raw + self._stream.read(), number)
+                return
+            yield self._read_line(raw, number)
+            # After the first event, the rest is NDJSON for sure.
+            for raw in self._stream:
+                number += 1
+                if raw.strip():
+                    yield self._read_line(raw, number)
+            return
+
+    def line_of(self, event: InputEvent) -> int | None:
+        """Return the input line ``event`` starts on (computed on demand for array items)."""
+        if event.line is not None or event.item is None:
+            return event.line
+        return self._array_item_line(event.item)
+
+    def _read_line(self, raw: bytes, number: int) -> InputEvent:
+        try:
+            data = codec.parse_json_object(raw, line=number)
+        except InvalidInputError as error:
+            raise _line_error(error, raw, number) from None
+        return event_from_fields(data, registry=self._registry, strict=self._strict, line=number)
+
+    def _read_array(self, data: bytes, first_line: int) -> Iterator[InputEvent]:
+        try:
+            document = codec.parse_json_document(data)
+        except InvalidInputError as error:
+            line = (error.line or 1) + first_line - 1
+            if _bad_utf8(data) is not None:
+                raise InvalidInputError(f"not valid UTF-8 ({_bad_utf8(data)})", line=line) from None
+            raise error.at_line(line) from None
+        if not isinstance(document, list):
+            raise InvalidInputError("expected NDJSON or a JSON array of event objects", line=first_line)
+        self._array_text = data.decode("utf-8")
+        self._array_first_line = first_line
+        for index, value in enumerate(document, start=1):
+            if not isinstance(value, dict):
+                raise InvalidInputError(
+                    f"expected a JSON object, got {_json_kind(value)} (array item {index})",
+                    line=self._array_item_line(index),
+                )
+            try:
+                yield event_from_fields(value, registry=self._registry, strict=self._strict, item=index)
+            except InvalidInputError as error:
+                raise _with_place(error, self._array_item_line(index), index) from None
+
+    def _array_item_line(self, item: int) -> int:
+        # Only errors need item lines, so the (slow, pure-Python) scan runs only then.
+        if self._item_lines is None:
+            text = self._array_text or ""
+            offsets = _array_item_offsets(text)
+            first = self._array_first_line
+            self._item_lines = [first + text.count("\n", 0, offset) for offset in offsets]
+        if 1 <= item <= len(self._item_lines):
+            return self._item_lines[item - 1]
+        return self._array_first_line
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """What ``import_events`` did.
+
+    Attributes:
+        events: Events read from the input.
+        appended: Events written.
+        skipped: Events already stored with the same id and content.
+        first_position: Global position of the first written event, or ``None``.
+        last_position: Global position of the last written event, or ``None``.
+        streams: Distinct streams the input touched.
+        batches: Atomic batches committed.
+    """
+
+    events: int
+    appended: int
+    skipped: int
+    first_position: int | None
+    last_position: int | None
+    streams: int
+    batches: int
+
+
+async def import_events(
+    store: EventStore,
+    events: Iterable[InputEvent],
+    *,
+    expected_version: Expected = ExpectedVersion.ANY,
+    batch_size: int | None = None,
+    locate: Callable[[InputEvent], int | None] | None = None,
+    on_batch: Callable[[ImportResult], None] | None = None,
+) -> ImportResult:
+    """Append input events: all in one atomic batch, or in atomic chunks of ``batch_size``.
+
+    Appends are idempotent by ``event_id``, so an interrupted chunked import can be re-run:
+    events already stored are skipped.
+
+    Args:
+        store: Where to append.
+        events: The events, e.g. an ``EventReader``; read lazily, chunk by chunk.
+        expected_version: What each touched stream must be at before its first event.
+        batch_size: Commit every this many events (default: everything in one transaction).
+        locate: Returns the input line of an event, for error messages (default: its ``line``).
+        on_batch: Called after each committed batch with the totals so far.
+
+    Returns:
+        The totals.
+
+    Raises:
+        InvalidInputError: An event is invalid or conflicts with the store; names its line.
+        OptimisticLockError: A stream is not at the expected version; names the line.
+        EsctlError: The store's errors (busy, unusable). Earlier chunks stay committed, and
+            the error's hint says how many.
+
+    Example:
+        >>> # with open("events.ndjson", "rb") as f:
+        >>> #     reader = EventReader(f)
+        >>> #     result = await import_events(store, reader, locate=reader.line_of)
+    """
+    where = locate if locate is not None else (lambda e: e.line)
+    totals = _Totals()
+    checked: set[tuple[str, int]] = set()
+    try:
+        async for chunk in _chunks(events, batch_size, totals):
+            auto = [i for i, item in enumerate(chunk) if item.auto_version]
+            expected: dict[StreamKey, Expected] = {}
+            if expected_version is not ExpectedVersion.ANY:
+                for item in chunk:
+                    key = (item.event.aggregate_type, item.event.aggregate_id)
+                    if (key[0], key[1].int) not in checked:
+                        expected[key] = expected_version
+            # A checkpoint: Ctrl-C while the chunk was read cancels here, before anything is written.
+            await asyncio.sleep(0)
+            try:
+                result = await store.append_batch(
+                    [item.event for item in chunk], expected_versions=expected, auto_version=auto
+                )
+            except EsctlError as error:
+                index = batch_index(error)
+                if index is None:
+                    raise
+                raise _locate_error(error, chunk[index], where) from None
+            for item in chunk:
+                checked.add((item.event.aggregate_type, item.event.aggregate_id.int))
+            totals.add(result)
+            if on_batch is not None:
+                on_batch(totals.result(len(checked)))
+    except EsctlError as error:
+        if totals.batches:
+            note = (
+                f"{totals.appended} events in {totals.batches} earlier batches were committed; "
+                "re-running skips events already stored (same event_id)"
+            )
+            error.hint = f"{error.hint}; {note}" if error.hint else note
+        raise
+    return totals.result(len(checked))
+
+
+class _Totals:
+    def __init__(self) -> None:
+        self.events = self.appended = self.skipped = self.batches = 0
+        self.first: int | None = None
+        self.last: int | None = None
+
+    def add(self, result: Any) -> None:
+        self.appended += result.appended
+        self.skipped += result.skipped
+        self.batches += 1
+        if result.first_position is not None and self.first is None:
+            self.first = result.first_position
+        if result.last_position is not None:
+            self.last = result.last_position
+
+    def result(self, streams: int) -> ImportResult:
+        return ImportResult(self.events, self.appended, self.skipped, self.first, self.last, streams, self.batches)
+
+
+async def _chunks(events: Iterable[InputEvent], size: int | None, totals: _Totals) -> AsyncIterator[list[InputEvent]]:
+    chunk: list[InputEvent] = []
+    for item in events:
+        chunk.append(item)
+        totals.events += 1
+        if size is not None and len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _locate_error(error: EsctlError, item: InputEvent, where: Callable[[InputEvent], int | None]) -> EsctlError:
+    line = where(item)
+    if isinstance(error, InvalidInputError):
+        return _with_place(error, line, item.item)
+    if isinstance(error, OptimisticLockError):
+        place = _place(line, item.item)
+        located = OptimisticLockError(
+            f"{place}field 'aggregate_version': {error.message}",
+            aggregate_id=error.aggregate_id,
+            expected=error.expected,
+            actual=error.actual,
+        )
+        located.hint = error.hint
+        return located
+    return error
+
+
+def _place(line: int | None, item: int | None) -> str:
+    parts = []
+    if line is not None:
+        parts.append(f"line {line}")
+    if item is not None:
+        parts.append(f"array item {item}")
+    return f"{', '.join(parts)}, " if parts else ""
+
+
+def _with_place(error: InvalidInputError, line: int | None, item: int | None) -> InvalidInputError:
+    reason = error.reason if item is None or "array item" in error.reason else f"{error.reason} (array item {item})"
+    return type(error)(reason, line=line if line is not None else error.line, field=error.field, hint=error.hint)
+
+
+def _line_error(error: InvalidInputError, raw: bytes, number: int) -> InvalidInputError:
+    bad = _bad_utf8(raw)
+    if bad is not None:
+        return InvalidInputError(f"not valid UTF-8 ({bad})", line=number, hint="convert the input to UTF-8")
+    if not raw.endswith(b"\n") and error.reason.startswith("malformed JSON"):
+        return InvalidInputError(
+            f"{error.reason}; the input ends inside this line",
+            line=number,
+            hint="the last line looks truncated: was the file cut off?",
+        )
+    return error
+
+
+def _bad_utf8(data: bytes) -> str | None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        byte = data[error.start]
+        column = len(data[: error.start].rsplit(b"\n", 1)[-1]) + 1
+        return f"byte 0x{byte:02x} at column {column}"
+    return None
+
+
+def _array_item_offsets(text: str) -> list[int]:
+    decoder = json.JSONDecoder()
+    offsets: list[int] = []
+    position = _WHITESPACE.match(text, text.index("[") + 1)
+    pos = position.end() if position else 0
+    if pos >= len(text) or text[pos] == "]":
+        return offsets
+    while pos < len(text):
+        offsets.append(pos)
+        try:
+            _, pos = decoder.raw_decode(text, pos)
+        except ValueError:
+            break
+        pos = _end_of_whitespace(text, pos)
+        if pos < len(text) and text[pos] == ",":
+            pos = _end_of_whitespace(text, pos + 1)
+            continue
+        break
+    return offsets
+
+
+def _end_of_whitespace(text: str, pos: int) -> int:
+    match = _WHITESPACE.match(text, pos)
+    return match.end() if match else pos
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"
+
+
+__all__ = ["BOM", "EventReader", "ImportResult", "InputEvent", "event_from_fields", "import_events"]
