@@ -22,8 +22,10 @@ from esctl.store.base import (
     StreamKey,
     plan_append,
 )
-from esctl.store.sqlite import schema
+from esctl.store.inspection import FindingList, StoreStats, StreamInfo, TenantInfo, VerifyReport
+from esctl.store.sqlite import inspect, schema
 from esctl.store.sqlite.driver import Worker, in_transaction
+from esctl.store.sqlite.inspect import SchemaStatus
 from esctl.timeutil import to_micros
 
 READ_BATCH = 1000
@@ -155,6 +157,102 @@ class SQLiteEventStore(EventStore):
         heads = await self._worker.run(_heads, [(aggregate_type, aggregate_id)])
         head = heads.get((aggregate_type, aggregate_id))
         return 0 if head is None else head.version
+
+    # -- inspection (SQL in store/sqlite/inspect.py) ------------------------------------------
+
+    async def count_events(self, options: ReadOptions | None = None) -> int:
+        """Return how many events ``options`` selects, ignoring its ``limit``."""
+        return await self._worker.run(inspect.count_events, options)
+
+    def list_streams(
+        self,
+        *,
+        tenant_ids: Sequence[UUID] = (),
+        aggregate_type: str | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[StreamInfo]:
+        """Stream the store's streams, ordered by aggregate id then type, a page per round trip."""
+        return self._stream_pages(tuple(tenant_ids), aggregate_type, limit)
+
+    async def _stream_pages(
+        self, tenant_ids: tuple[UUID, ...], aggregate_type: str | None, limit: int | None
+    ) -> AsyncIterator[StreamInfo]:
+        after: tuple[str, str] | None = None
+        remaining = limit
+        while remaining is None or remaining > 0:
+            size = inspect.PAGE if remaining is None else min(inspect.PAGE, remaining)
+            page = await self._worker.run(inspect.streams_page, after, tenant_ids, aggregate_type, size)
+            for info in page:
+                yield info
+            if len(page) < size:
+                return
+            after = (str(page[-1].aggregate_id), page[-1].aggregate_type)
+            if remaining is not None:
+                remaining -= len(page)
+
+    async def list_tenants(self) -> list[TenantInfo]:
+        """Return every tenant with its counts, most events first (``None``: no tenant)."""
+        return await self._worker.run(inspect.tenants)
+
+    async def stats(self, options: ReadOptions | None = None) -> StoreStats:
+        """Return counts by event type, tenant and UTC day over the events ``options`` selects."""
+        return await self._worker.run(inspect.stats, options)
+
+    async def verify(self, registry: EventRegistry | None = None, *, max_findings: int = 1000) -> VerifyReport:
+        """Check the file and the log: SQLite's integrity check, gapless positions, contiguous
+        versions, one tenant per stream, and every payload decoding and validating.
+
+        Args:
+            registry: The event classes to validate against (default: the store's registry).
+            max_findings: List at most this many findings (the rest are counted).
+        """
+        chosen = registry if registry is not None else self.registry
+        found = FindingList(max_findings)
+        for check in (
+            inspect.integrity_findings,
+            inspect.position_findings,
+            inspect.version_findings,
+            inspect.tenant_findings,
+        ):
+            for finding in await self._worker.run(check, max_findings + 1):
+                found.add(finding)
+        events = 0
+        unregistered: dict[str, int] = {}
+        after = 0
+        while (page := await self._worker.run(inspect.payload_page, after, chosen)) is not None:
+            events += page.events
+            after = page.last_position
+            for finding in page.findings:
+                found.add(finding)
+            for name, count in page.unregistered.items():
+                unregistered[name] = unregistered.get(name, 0) + count
+        return VerifyReport(events, found.items, found.omitted, dict(sorted(unregistered.items())))
+
+    async def schema_status(self) -> SchemaStatus:
+        """Return the file's schema version and the one this esctl writes, migrating nothing.
+
+        Raises:
+            DatabaseNotFoundError: The file does not exist.
+            DatabaseUnusableError: It is not an SQLite database.
+        """
+        worker = Worker(self.path, inspect.no_setup, readonly=True, busy_timeout=_default_busy_timeout())
+        try:
+            return await worker.run(inspect.schema_status)
+        finally:
+            await worker.close()
+
+    async def migrate(self) -> tuple[int, int]:
+        """Create the schema or run pending migrations (what ``esctl init`` does).
+
+        Returns:
+            The schema version before (0 for a new file) and after.
+
+        Raises:
+            DatabaseUnusableError: The file is not SQLite, or the store is read-only.
+        """
+        before = (await self.schema_status()).version if self.path.exists() else 0
+        await self._worker.run(inspect.no_setup)  # connecting runs the migrations
+        return before, schema.SCHEMA_VERSION
 
 
 def _append(
