@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-from esctl.events import DomainEvent
+from esctl.events import DomainEvent, GenericEvent
 
 _HANDLES_ATTR = "__esctl_handles__"
-F = TypeVar("F", bound=Callable[..., Awaitable[None]])
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class Projection(abc.ABC):
@@ -40,7 +41,10 @@ class Projection(abc.ABC):
 
 
 def handles(event_class: type[DomainEvent]) -> Callable[[F], F]:
-    """Mark an async method of a ``DeclarativeProjection`` as the handler of ``event_class``.
+    """Mark a method as the handler of ``event_class``.
+
+    On a ``DeclarativeProjection`` the method is ``async def handler(self, event)``; on a
+    ``SQLProjection`` it is ``def handler(self, db, event)``.
 
     Example:
         >>> class Totals(DeclarativeProjection):
@@ -66,13 +70,7 @@ class DeclarativeProjection(Projection):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        found: dict[type[DomainEvent], str] = {}
-        for klass in reversed(cls.__mro__):
-            for attr, value in vars(klass).items():
-                event_class = getattr(value, _HANDLES_ATTR, None)
-                if event_class is not None:
-                    found[event_class] = attr
-        cls._handler_names = found
+        cls._handler_names = collect_handlers(cls)
 
     def __init__(self) -> None:
         self._dispatch: dict[type[DomainEvent], Callable[[Any], Awaitable[None]]] = {
@@ -96,10 +94,41 @@ class DeclarativeProjection(Projection):
 
     def handled_event_types(self) -> frozenset[str] | None:
         """The ``event_type`` names of the classes this projection has handlers for."""
-        names: set[str] = set()
-        for event_class in self._handler_names:
-            if event_class is DomainEvent:
-                return None
-            default = event_class.model_fields["event_type"].default
-            names.add(default if isinstance(default, str) else event_class.__name__)
-        return frozenset(names)
+        return event_type_names(self._handler_names)
+
+
+def collect_handlers(cls: type) -> dict[type[DomainEvent], str]:
+    """Return, for a class with ``@handles`` methods, the method name handling each event class.
+
+    A subclass's handler for an event class replaces its base's.
+    """
+    found: dict[type[DomainEvent], str] = {}
+    for klass in reversed(cls.__mro__):
+        for attr, value in vars(klass).items():
+            event_class = getattr(value, _HANDLES_ATTR, None)
+            if event_class is not None:
+                found[event_class] = attr
+    return found
+
+
+def event_type_names(event_classes: Iterable[type[DomainEvent]]) -> frozenset[str] | None:
+    """Return the ``event_type`` names of ``event_classes``; ``None`` (every type) if one is ``DomainEvent``.
+
+    ``GenericEvent`` stands for every type no class is registered for, so it also means all.
+    """
+    names: set[str] = set()
+    for event_class in event_classes:
+        if event_class is DomainEvent or event_class is GenericEvent:
+            return None
+        default = event_class.model_fields["event_type"].default
+        names.add(default if isinstance(default, str) else event_class.__name__)
+    return frozenset(names)
+
+
+def find_handler(dispatch: Mapping[type[DomainEvent], T], event: DomainEvent) -> T | None:
+    """Return the handler for the event's class, or for its nearest base class that has one."""
+    for klass in type(event).__mro__:
+        handler = dispatch.get(klass)
+        if handler is not None:
+            return handler
+    return None

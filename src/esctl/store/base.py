@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -17,8 +17,11 @@ from esctl.events import DomainEvent, EventStream, StoredEvent, stream_id
 from esctl.timeutil import ensure_aware_utc
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from esctl.registry import EventRegistry
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
+    from esctl.store.readmodel import ProjectionStorage
 
 StreamKey = tuple[str, UUID]
 """A stream's identity: ``(aggregate_type, aggregate_id)``."""
@@ -290,6 +293,7 @@ def _check_expected(expected: Expected, current: int, key: StreamKey, index: int
         )
 
 
+_T = TypeVar("_T")
 _Err = TypeVar("_Err", bound=Exception)
 
 
@@ -600,6 +604,45 @@ class EventStore(abc.ABC):
 
         chosen = registry if registry is not None else default_registry
         return await verify_events(self.read_all(), chosen, max_findings=max_findings)
+
+    # -- projections (esctl.projections.runner) -------------------------------------------------
+
+    async def run_projection_transaction(self, work: Callable[[ProjectionStorage], _T], *, write: bool = True) -> _T:
+        """Run ``work`` in one transaction over the events, read models and checkpoints.
+
+        This is how the projection runner changes a read model and its checkpoint together
+        (exactly-once). ``work`` is a plain function: a store may run it on another thread (the
+        SQLite store runs it on its connection's thread, one round trip per call), and it must
+        not await.
+
+        Args:
+            work: Called once with the transaction's ``ProjectionStorage``.
+            write: False for a read-only snapshot (works on read-only stores).
+
+        Returns:
+            What ``work`` returned, after the commit; if it raised, nothing is kept.
+
+        Raises:
+            UsageError: This store keeps no projections.
+
+        Example:
+            >>> # position = await store.run_projection_transaction(lambda tx: tx.head(), write=False)
+        """
+        from esctl.errors import UsageError
+
+        raise UsageError(f"{type(self).__name__} keeps no projections")
+
+    def scratch_projection_storage(self) -> AbstractContextManager[ProjectionStorage]:
+        """Return a context manager giving throwaway projection storage (``esctl replay``).
+
+        It holds read models only (no events); whatever is written is gone on exit. The default
+        keeps documents in memory.
+        """
+        from contextlib import nullcontext
+
+        from esctl.store.readmodel import DocumentTables, MemoryProjectionStorage
+
+        return nullcontext(MemoryProjectionStorage(DocumentTables()))
 
 
 def _without_limit(options: ReadOptions | None) -> ReadOptions:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 from uuid import UUID
 
 from esctl.events import DomainEvent, StoredEvent, stream_id
@@ -16,6 +17,9 @@ from esctl.store.base import (
     StreamKey,
     plan_append,
 )
+from esctl.store.readmodel import DocumentTables, MemoryProjectionStorage, ProjectionStorage
+
+_T = TypeVar("_T")
 
 
 class InMemoryEventStore(EventStore):
@@ -98,3 +102,19 @@ class InMemoryEventStore(EventStore):
         """Return the stream's version (0 when it has no events)."""
         head = self._heads.get((aggregate_type, aggregate_id))
         return 0 if head is None else head.version
+
+    # -- projections ------------------------------------------------------------------------
+
+    _projection_tables: DocumentTables | None = None
+    """Persisted projections' documents and checkpoints (created on first use)."""
+
+    async def run_projection_transaction(self, work: Callable[[ProjectionStorage], _T], *, write: bool = True) -> _T:
+        """Run ``work`` on a copy of the read models and checkpoints; keep the copy if it returns.
+
+        See ``EventStore.run_projection_transaction``. Documents only: no SQL read models.
+        """
+        working = (self._projection_tables or DocumentTables()).copy()
+        result = work(MemoryProjectionStorage(working, self._events))
+        if write:
+            self._projection_tables = working
+        return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -23,9 +24,11 @@ from esctl.store.base import (
     plan_append,
 )
 from esctl.store.inspection import FindingList, StoreStats, StreamInfo, TenantInfo, VerifyReport
+from esctl.store.readmodel import ProjectionStorage
 from esctl.store.sqlite import inspect, schema
 from esctl.store.sqlite.driver import Worker, in_transaction
 from esctl.store.sqlite.inspect import SchemaStatus
+from esctl.store.sqlite.projections import run_projection_work, scratch_storage
 from esctl.timeutil import to_micros
 
 READ_BATCH = 1000
@@ -253,6 +256,20 @@ class SQLiteEventStore(EventStore):
         before = (await self.schema_status()).version if self.path.exists() else 0
         await self._worker.run(inspect.no_setup)  # connecting runs the migrations
         return before, schema.SCHEMA_VERSION
+
+    # -- projections ------------------------------------------------------------------------
+
+    async def run_projection_transaction(self, work: Callable[[ProjectionStorage], R], *, write: bool = True) -> R:
+        """Run ``work`` on the connection's thread in one transaction (one round trip).
+
+        ``BEGIN IMMEDIATE`` when ``write``, else a plain ``BEGIN`` (a consistent snapshot, fine
+        on a read-only store). See ``EventStore.run_projection_transaction``.
+        """
+        return await self._worker.run(run_projection_work, work, write, self.registry, self.path)
+
+    def scratch_projection_storage(self) -> AbstractContextManager[ProjectionStorage]:
+        """Return throwaway projection storage in a private in-memory SQLite database."""
+        return scratch_storage(self.registry)
 
 
 def _append(
