@@ -3,7 +3,8 @@
 Only ``typer`` and the standard library are imported at module level: ``esctl --version`` and
 ``--help`` must start as fast as Typer itself. Commands import the library inside their bodies.
 
-Help texts are rendered with rich markup, so a literal square bracket is written ``\\[``.
+Help texts are Markdown (``rich_markup_mode="markdown"``): paragraphs are wrapped to the
+terminal, and examples are indented code blocks, shown line by line.
 """
 
 from __future__ import annotations
@@ -20,16 +21,18 @@ from typer.core import TyperGroup
 
 from esctl.cli.runtime import report_error, settings
 
-HELP = (
-    "Administer an esctl event store (SQLite) and its projections.\n\n"
-    "Data goes to stdout; messages and progress go to stderr. "
-    "Exit codes: 0 ok, 1 internal error, 2 usage, 3 invalid input, 4 version conflict, 5 not found, "
-    "6 database busy, 7 database unusable, 8 verification or projection failure, 130 interrupted.\n\n"
-    "Examples:\n"
-    "  esctl demo\n"
-    "  esctl dump --tenant 0b1f3c52-6f2e-5d55-9c1a-3e1b6a1a0001 --since 7d\n"
-    "  esctl --db prod.db --app myapp.events verify"
-)
+HELP = """Administer an esctl event store (SQLite) and its projections.
+
+Data goes to stdout; messages and progress go to stderr. Exit codes: 0 ok, 1 internal error,
+2 usage, 3 invalid input, 4 version conflict, 5 not found, 6 database busy, 7 database unusable,
+8 verification or projection failure, 130 interrupted.
+
+**Examples**
+
+    esctl --db demo.db demo
+    esctl --db demo.db dump --tenant 00000000-0000-4000-8000-00000000000a --since 7d
+    esctl --db prod.db --app myapp.events verify
+"""
 
 
 class EsctlGroup(TyperGroup):
@@ -61,6 +64,7 @@ app = typer.Typer(
     name="esctl",
     help=HELP,
     cls=EsctlGroup,
+    rich_markup_mode="markdown",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -89,7 +93,7 @@ def global_options(
             show_envvar=True,
             metavar="MODULE",
             help="Python module or .py file that registers your event classes and projections; "
-            "repeatable (default: app in \\[tool.esctl] of ./pyproject.toml).",
+            "repeatable (default: app in [tool.esctl] of ./pyproject.toml).",
         ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")] = False,

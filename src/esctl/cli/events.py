@@ -1,3 +1,427 @@
-"""Placeholder: commands are being written."""
+"""``esctl append`` and ``esctl dump``: events in and out.
 
-from esctl.cli.app import app  # noqa: F401
+``dump`` writes the store's NDJSON lines as they come from SQLite, without building models, and
+``append`` reads them back unchanged, so ``esctl dump | esctl --db other.db append -`` copies
+events exactly (ids, versions, timestamps, payloads).
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from esctl.cli.app import app
+from esctl.cli.filters import (
+    AggregateIdOption,
+    AggregateTypeOption,
+    EventFilter,
+    EventTypeOption,
+    FromPositionOption,
+    LimitOption,
+    SinceOption,
+    TenantOption,
+    ToPositionOption,
+    UntilOption,
+    parse_uuid,
+)
+from esctl.cli.output import FormatOption, OutputFormat, RowWriter, plural, resolve_format, screenful
+from esctl.cli.runtime import load_app, note, open_store, run, settings
+
+if TYPE_CHECKING:
+    from esctl.ingest import ImportResult
+    from esctl.store.base import Expected, ReadOptions
+    from esctl.store.sqlite import SQLiteEventStore
+
+DUMP_COLUMNS = (
+    "position",
+    "event_id",
+    "event_type",
+    "event_version",
+    "occurred_at",
+    "aggregate_type",
+    "aggregate_id",
+    "aggregate_version",
+    "tenant_id",
+    "actor_id",
+    "correlation_id",
+    "causation_id",
+    "stored_at",
+    "metadata",
+    "payload",
+)
+"""The CSV columns of ``dump``: the envelope, then metadata and payload as JSON text."""
+
+TABLE_COLUMNS = ("position", "occurred_at", "tenant", "stream", "v", "event_type", "payload")
+"""The columns of ``dump``'s table; ids are shortened there (the data formats keep them whole)."""
+
+
+class SummaryFormat(enum.StrEnum):
+    """How ``append`` reports what it did."""
+
+    text = "text"
+    json = "json"
+
+
+@app.command(rich_help_panel="Events")
+def append(
+    file: Annotated[
+        str | None,
+        typer.Argument(metavar="[FILE|-]", help="NDJSON or JSON-array file; '-' (or nothing, when piped) reads stdin."),
+    ] = None,
+    event_type: Annotated[
+        str | None, typer.Option("--type", metavar="EVENT_TYPE", help="Append one event of this type from flags.")
+    ] = None,
+    aggregate_type: Annotated[
+        str | None, typer.Option("--aggregate-type", metavar="TYPE", help="With --type: the stream's aggregate type.")
+    ] = None,
+    aggregate_id: Annotated[
+        str | None,
+        typer.Option("--aggregate-id", metavar="UUID", help="With --type: the stream (default: a new aggregate)."),
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option("--tenant", "-t", metavar="UUID", help="With --type: the tenant.")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", metavar="JSON", help="With --type: the payload, a JSON object.")
+    ] = None,
+    occurred_at: Annotated[
+        str | None, typer.Option("--occurred-at", metavar="WHEN", help="With --type: when it happened (default: now).")
+    ] = None,
+    event_id: Annotated[
+        str | None, typer.Option("--event-id", metavar="UUID", help="With --type: the event id (default: a new one).")
+    ] = None,
+    expected_version: Annotated[
+        str | None,
+        typer.Option(
+            "--expected-version",
+            metavar="N|no-stream|exists|any",
+            help="Each stream the input touches must be at this version first (exit 4 if not).",
+        ),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Refuse event types no --app class registers.")] = False,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            metavar="N",
+            help="Commit every N events (each chunk atomic) instead of the whole input at once.",
+        ),
+    ] = None,
+    allow_empty: Annotated[
+        bool, typer.Option("--allow-empty", help="An input without events is not an error.")
+    ] = False,
+    fmt: Annotated[
+        SummaryFormat | None,
+        typer.Option("--format", "-f", case_sensitive=False, help="text summary on stderr, or json on stdout."),
+    ] = None,
+) -> None:
+    """Append events from NDJSON, a JSON array, stdin, or one event given as flags.
+
+    Events of registered types (see `--app`) are validated against their class; other types
+    are stored as given unless `--strict`. An event without `aggregate_version` gets the next
+    version of its stream. The whole input is one atomic append: on any error nothing is
+    written, and the message names the line and the field. Appends are idempotent by
+    `event_id`: events already stored with the same content are skipped.
+
+    **Examples**
+
+        esctl append events.ndjson
+        esctl dump --tenant 00000000-0000-4000-8000-00000000000a | esctl --db copy.db append -
+        esctl append --type OrderPlaced --aggregate-type Order --data '{"total_cents": 1200}'
+        esctl append big.ndjson --batch-size 10000 --format json
+    """
+    expected = _parse_expected(expected_version)
+    flags = {"--aggregate-type": aggregate_type, "--aggregate-id": aggregate_id, "--tenant": tenant}
+    flags |= {"--data": data, "--occurred-at": occurred_at, "--event-id": event_id}
+    if event_type is None:
+        given = [name for name, value in flags.items() if value is not None]
+        if given:
+            raise typer.BadParameter(f"{given[0]} describes an event given as flags; add --type", param_hint="--type")
+    elif file is not None:
+        raise typer.BadParameter("give either FILE or --type, not both", param_hint="--type")
+    load_app()
+    if event_type is not None:
+        fields = _fields_from_flags(event_type, aggregate_type, aggregate_id, tenant, data, occurred_at, event_id)
+        summary = run(_append_one(fields, expected, strict))
+    else:
+        summary = _append_input(file, expected, strict, batch_size, allow_empty)
+    _report_append(summary, fmt or SummaryFormat.text)
+
+
+def _parse_expected(text: str | None) -> Expected:
+    from esctl.store.base import ExpectedVersion
+
+    if text is None or text.strip().lower() == "any":
+        return ExpectedVersion.ANY
+    value = text.strip().lower()
+    if value in ("no-stream", "no_stream", "none"):
+        return ExpectedVersion.NO_STREAM
+    if value in ("exists", "stream-exists", "stream_exists"):
+        return ExpectedVersion.STREAM_EXISTS
+    if value.isdigit():
+        return int(value)
+    raise typer.BadParameter(
+        f"{text!r} is not a version: use a number, no-stream, exists or any", param_hint="--expected-version"
+    )
+
+
+def _fields_from_flags(
+    event_type: str,
+    aggregate_type: str | None,
+    aggregate_id: str | None,
+    tenant: str | None,
+    data: str | None,
+    occurred_at: str | None,
+    event_id: str | None,
+) -> dict[str, Any]:
+    from esctl import codec
+    from esctl.errors import InvalidInputError
+    from esctl.events import uuid7
+
+    payload: dict[str, Any] = {}
+    if data is not None:
+        try:
+            payload = codec.parse_json_object(data)
+        except InvalidInputError as error:
+            raise InvalidInputError(error.reason, field="--data") from None
+    fields: dict[str, Any] = {**payload, "event_type": event_type}
+    if aggregate_type is not None:
+        fields["aggregate_type"] = aggregate_type
+    if "aggregate_type" not in fields:
+        raise typer.BadParameter("an event needs its stream's aggregate type", param_hint="--aggregate-type")
+    fields["aggregate_id"] = str(parse_uuid(aggregate_id, "--aggregate-id") if aggregate_id else uuid7())
+    if tenant is not None:
+        fields["tenant_id"] = str(parse_uuid(tenant, "--tenant"))
+    if event_id is not None:
+        fields["event_id"] = str(parse_uuid(event_id, "--event-id"))
+    if occurred_at is not None:
+        from esctl.timeutil import parse_timestamp
+
+        fields["occurred_at"] = parse_timestamp(occurred_at, field="--occurred-at").isoformat()
+    return fields
+
+
+async def _append_one(fields: dict[str, Any], expected: Expected, strict: bool) -> dict[str, Any]:
+    from esctl.ingest import event_from_fields
+
+    item = event_from_fields(fields, strict=strict)
+    event = item.event
+    key = (event.aggregate_type, event.aggregate_id)
+    async with open_store(readonly=False) as store:
+        result = await store.append_batch(
+            [event], expected_versions={key: expected}, auto_version=[0] if item.auto_version else []
+        )
+    return {
+        "events": 1,
+        "appended": result.appended,
+        "skipped": result.skipped,
+        "first_position": result.first_position,
+        "last_position": result.last_position,
+        "streams": 1,
+        "batches": 1,
+        "event_id": str(event.event_id),
+        "aggregate_type": event.aggregate_type,
+        "aggregate_id": str(event.aggregate_id),
+        "aggregate_version": result.stream_versions.get(key),
+    }
+
+
+def _append_input(
+    file: str | None, expected: Expected, strict: bool, batch_size: int | None, allow_empty: bool
+) -> dict[str, Any]:
+    from esctl.errors import InvalidInputError, NotFoundError
+
+    with ExitStack() as stack:
+        if file is None or file == "-":
+            if file is None and sys.stdin.isatty():
+                raise typer.BadParameter("give a FILE, '-' for stdin, or an event as flags with --type")
+            stream: IO[bytes] = sys.stdin.buffer
+            name = "stdin"
+        else:
+            path = Path(file)
+            if not path.is_file():
+                raise NotFoundError(f"input file {file} not found", hint="check the path")
+            stream = stack.enter_context(path.open("rb"))
+            name = file
+        result = run(_import(stream, expected, strict, batch_size))
+    if result.events == 0 and not allow_empty:
+        raise InvalidInputError(
+            f"no events in {name}: the input is empty", hint="pass --allow-empty if an empty input is expected"
+        )
+    return {
+        "events": result.events,
+        "appended": result.appended,
+        "skipped": result.skipped,
+        "first_position": result.first_position,
+        "last_position": result.last_position,
+        "streams": result.streams,
+        "batches": result.batches,
+    }
+
+
+async def _import(stream: IO[bytes], expected: Expected, strict: bool, batch_size: int | None) -> ImportResult:
+    from esctl.ingest import EventReader, import_events
+
+    reader = EventReader(stream, strict=strict)
+    progress = _BatchProgress() if batch_size is not None and settings.show_progress else None
+    async with open_store(readonly=False) as store:
+        try:
+            return await import_events(
+                store,
+                reader,
+                expected_version=expected,
+                batch_size=batch_size,
+                locate=reader.line_of,
+                on_batch=progress.update if progress is not None else None,
+            )
+        finally:
+            if progress is not None:
+                progress.stop()
+
+
+class _BatchProgress:
+    """A live line on stderr while a chunked import runs (only on a terminal, never with -q)."""
+
+    def __init__(self) -> None:
+        from rich.status import Status
+
+        self._status = Status("Appending…", console=settings.console)
+        self._status.start()
+
+    def update(self, totals: ImportResult) -> None:
+        self._status.update(f"Appended {totals.appended:,} events in {totals.batches:,} batches…")
+
+    def stop(self) -> None:
+        self._status.stop()
+
+
+def _report_append(summary: dict[str, Any], fmt: SummaryFormat) -> None:
+    if fmt is SummaryFormat.json:
+        from esctl import codec
+
+        out = sys.stdout.buffer
+        out.write(codec.dumps(summary) + b"\n")
+        out.flush()
+        return
+    appended, skipped = summary["appended"], summary["skipped"]
+    if appended:
+        where = (
+            f"position {summary['first_position']}"
+            if appended == 1
+            else f"positions {summary['first_position']}–{summary['last_position']}"
+        )
+        text = f"Appended {plural(appended, 'event')} at {where}"
+        streams = summary["streams"]
+        text += f" ({plural(streams, 'stream')})" if "aggregate_id" not in summary else ""
+    else:
+        text = "Appended nothing"
+    if skipped:
+        text += f"; {plural(skipped, 'event')} already stored, skipped"
+    if "aggregate_id" in summary:
+        stream = f"{summary['aggregate_type']}:{summary['aggregate_id']}"
+        text += f". Stream {stream} is at version {summary['aggregate_version']}"
+    note(text + ".")
+
+
+@app.command(rich_help_panel="Events")
+def dump(
+    tenant: TenantOption = None,
+    aggregate_type: AggregateTypeOption = None,
+    aggregate_id: AggregateIdOption = None,
+    types: EventTypeOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    from_position: FromPositionOption = None,
+    to_position: ToPositionOption = None,
+    limit: LimitOption = None,
+    fmt: FormatOption = None,
+) -> None:
+    """Write events to stdout in position order, filtered.
+
+    Each NDJSON line is the event's JSON plus `position` and `stored_at`; `esctl append` reads
+    it back unchanged, so a dump piped into append copies events exactly. Time windows are
+    half-open on `occurred_at`: `--since` inclusive, `--until` exclusive. A table shows a
+    screenful; use `--limit`, or another `--format`, for more.
+
+    **Examples**
+
+        esctl dump --tenant 00000000-0000-4000-8000-00000000000a --since 7d --limit 5
+        esctl dump --type OrderPlaced --since 2026-11-01T00:00:00Z --until 2026-11-08T00:00:00Z --format csv
+        esctl dump --tenant 00000000-0000-4000-8000-00000000000a | esctl --db acme.db append -
+    """
+    event_filter = EventFilter(
+        tenants=tenant,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        types=types,
+        since=since,
+        until=until,
+        from_position=from_position,
+        to_position=to_position,
+        limit=limit,
+    )
+    options = event_filter.to_read_options()
+    run(_dump(options, resolve_format(fmt)))
+
+
+async def _dump(options: ReadOptions, fmt: OutputFormat) -> None:
+    async with open_store(readonly=True) as store:
+        if fmt in (OutputFormat.ndjson, OutputFormat.json):
+            writer = RowWriter(fmt, DUMP_COLUMNS)
+            async for lines in store.read_json_lines(options):
+                writer.write_json_lines(lines)
+            writer.close()
+        elif fmt is OutputFormat.csv:
+            writer = RowWriter(fmt, DUMP_COLUMNS)
+            async for lines in store.read_json_lines(options):
+                writer.write(_split_payload(line) for line in lines)
+            writer.close()
+        else:
+            await _dump_table(store, options)
+
+
+async def _dump_table(store: SQLiteEventStore, options: ReadOptions) -> None:
+    import dataclasses
+
+    shown = options.limit if options.limit is not None else screenful()
+    writer = RowWriter(OutputFormat.table, DUMP_COLUMNS, table_columns=TABLE_COLUMNS)
+    async for lines in store.read_json_lines(dataclasses.replace(options, limit=shown)):
+        writer.write(_table_row(line) for line in lines)
+    footer = None
+    if options.limit is None and writer.count >= shown:
+        total = await store.count_events(options)
+        if total > writer.count:
+            footer = f"{writer.count:,} of {total:,} events shown; use --limit N, or --format ndjson for all of them."
+    elif writer.count == 0:
+        footer = "No events match."
+    writer.close(footer=footer)
+
+
+_ENVELOPE = frozenset(DUMP_COLUMNS) - {"payload"}
+
+
+def _split_payload(line: bytes) -> dict[str, Any]:
+    from esctl import codec
+
+    row: dict[str, Any] = codec.loads(line)
+    row["payload"] = {k: v for k, v in row.items() if k not in _ENVELOPE}
+    return row
+
+
+def _table_row(line: bytes) -> dict[str, Any]:
+    row = _split_payload(line)
+    row["v"] = row["aggregate_version"]
+    row["tenant"] = _short_id(row["tenant_id"])
+    row["stream"] = f"{row['aggregate_type']}:{_short_id(row['aggregate_id'])}"
+    return row
+
+
+def _short_id(value: str | None) -> str | None:
+    # The end of a UUID: the start of a v7 id is its timestamp, alike for neighbouring events.
+    return None if value is None else "…" + value[-8:]

@@ -12,11 +12,15 @@ import enum
 import io
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import IO, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from esctl.cli.runtime import stdout_is_terminal
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
 
 
 class OutputFormat(enum.StrEnum):
@@ -45,6 +49,26 @@ def resolve_format(chosen: OutputFormat | None) -> OutputFormat:
     if chosen is not None:
         return chosen
     return OutputFormat.table if stdout_is_terminal() else OutputFormat.ndjson
+
+
+def table_console() -> Console:
+    """Return a rich console on stdout for tables: the terminal's width, or 160 columns when a
+    table is written to a pipe or file (``--format table | less -S``)."""
+    from rich.console import Console
+
+    return Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def plural(count: int, noun: str) -> str:
+    """Return ``"1 event"``, ``"1,200 events"``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def screenful() -> int:
+    """Return how many table rows fit on the terminal (at least 10; 40 lines assumed when piped)."""
+    import shutil
+
+    return max(10, shutil.get_terminal_size((80, 48)).lines - 8)
 
 
 def stdout_bytes() -> IO[bytes]:
@@ -133,16 +157,26 @@ class RowWriter:
         self._out.write(text.getvalue().encode())
 
     def _render_table(self, footer: str | None) -> None:
-        from rich.console import Console
+        from rich import box
         from rich.table import Table
 
         sys.stdout.flush()
-        console = Console(file=sys.stdout, highlight=False)
-        table = Table(title=self.title, title_justify="left", header_style="bold", show_edge=False)
-        for column in self.table_columns:
-            table.add_column(column, overflow="fold")
-        for row in self._table_rows:
-            table.add_row(*(_table_value(row.get(c), self._dumps) for c in self.table_columns))
+        table = Table(title=self.title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+        cells = [[_table_value(c, row.get(c), self._dumps) for c in self.table_columns] for row in self._table_rows]
+        natural = [max([len(c), *(row[i].cell_len for row in cells)]) for i, c in enumerate(self.table_columns)]
+        console = table_console()
+        # Rich squeezes narrow columns to nothing when a cell is wider than the table, so free
+        # text (payloads, messages) gets an explicit share of what the other columns leave.
+        free = [i for i, c in enumerate(self.table_columns) if c in _FREE_TEXT]
+        fixed = sum(w for i, w in enumerate(natural) if i not in free) + 3 * len(natural)
+        share = max(6, (console.width - fixed) // len(free)) if free else 0
+        for index, column in enumerate(self.table_columns):
+            if index in free:
+                table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=share)
+            else:
+                table.add_column(column, no_wrap=not column.endswith("_id"), overflow="fold")
+        for row_cells in cells:
+            table.add_row(*row_cells)
         console.print(table)
         if footer:
             console.print(footer, style="dim", markup=False)
@@ -156,12 +190,21 @@ def _csv_value(value: Any, dumps: Any) -> str:
     return str(value)
 
 
-def _table_value(value: Any, dumps: Any) -> Any:
+_FREE_TEXT = frozenset({"payload", "message", "fields", "class"})
+
+
+def _table_value(column: str, value: Any, dumps: Any) -> Text:
     from rich.text import Text
 
     if value is None:
         return Text("")
     if isinstance(value, dict | list):
         value = dumps(value).decode()
+    elif column.endswith("_at") and isinstance(value, str) and len(value) >= 19:
+        value = value[:19].replace("T", " ")  # seconds are enough on screen; data formats keep all
+    text = str(value)
+    if column in _FREE_TEXT and len(text) > 240:
+        # Rich squeezes other columns to nothing when one cell is far wider than the table.
+        text = text[:239] + "…"
     # Text, not a markup string: stored data must never be read as rich markup.
-    return Text(str(value))
+    return Text(text)
