@@ -1,3 +1,493 @@
-"""Placeholder: commands are being written."""
+"""Projection commands: ``projections``, ``catch-up``, ``rebuild-projection``, ``replay``, ``projection show``.
 
-from esctl.cli.app import app  # noqa: F401
+Each parses its options, makes one library call (``esctl.projections``) and prints the result:
+data on stdout in the shared ``--format``, progress and summaries on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from esctl.cli.app import app
+from esctl.cli.filters import (
+    EventFilter,
+    EventTypeOption,
+    FromPositionOption,
+    SinceOption,
+    TenantOption,
+    ToPositionOption,
+    UntilOption,
+    parse_uuid,
+)
+from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format
+from esctl.cli.runtime import load_app, note, open_store, run, settings
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from rich.progress import Progress, Task
+    from rich.text import Text
+
+    from esctl.projections.registry import ProjectionRegistry
+    from esctl.projections.runner import CatchUpResult, ProjectionRunner, ProjectionStatus
+    from esctl.store.base import ReadOptions
+    from esctl.store.sqlite import SQLiteEventStore
+
+PANEL = "Projections"
+
+projection_app = typer.Typer(
+    name="projection",
+    help="Look at one persisted projection.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(projection_app, rich_help_panel=PANEL)
+
+STATUS_COLUMNS = (
+    "name",
+    "kind",
+    "position",
+    "head",
+    "lag",
+    "status",
+    "dead_letters",
+    "updated_at",
+    "generation",
+    "error",
+    "description",
+)
+STATUS_TABLE = ("name", "kind", "position", "head", "lag", "status", "last_error")
+REPLAY_TABLE = ("count", "position", "occurred_at", "tenant_id", "event_type", "stream", "version")
+
+BatchSizeOption = Annotated[
+    int | None,
+    typer.Option("--batch-size", min=1, metavar="N", help="Events per transaction (default: per projection)."),
+]
+ProjectionTenantOption = Annotated[
+    str | None, typer.Option("--tenant", "-t", metavar="UUID", help="Only this tenant's part of the read model.")
+]
+
+
+@app.command("projections", rich_help_panel=PANEL)
+def list_projections(fmt: FormatOption = None) -> None:
+    """List projections: checkpoint, head position, lag, status and last error.
+
+    Built-ins (`tenant-stats`, `stream-index`) are always there; yours come from `--app`.
+    A projection whose handler failed shows `failed` with the position, event id and message
+    it stopped at. Projections stored in the database but not loaded show `not loaded`.
+
+    **Examples**
+
+        esctl projections
+        esctl --app myapp.projections projections --format json
+    """
+    registry = _registry()
+    statuses = run(_statuses(registry))
+    writer = RowWriter(resolve_format(fmt), STATUS_COLUMNS, table_columns=STATUS_TABLE)
+    writer.write(_status_row(status) for status in statuses)
+    writer.close()
+
+
+async def _statuses(registry: ProjectionRegistry) -> list[ProjectionStatus]:
+    from esctl.projections.runner import ProjectionRunner
+
+    async with open_store(readonly=True) as store:
+        return await ProjectionRunner(store, registry).statuses()
+
+
+def _status_row(status: ProjectionStatus) -> dict[str, Any]:
+    from esctl.timeutil import format_micros
+
+    checkpoint = status.checkpoint
+    error = None if checkpoint is None or checkpoint.error is None else checkpoint.error
+    return {
+        "name": status.name,
+        "kind": status.kind or None,
+        "position": status.position,
+        "head": status.head,
+        "lag": status.lag,
+        "status": status.status,
+        "dead_letters": status.dead_letters,
+        "updated_at": None if checkpoint is None or not checkpoint.updated_at else format_micros(checkpoint.updated_at),
+        "generation": 0 if checkpoint is None else checkpoint.generation,
+        "error": None
+        if error is None
+        else {"position": error.position, "event_id": error.event_id, "message": error.message},
+        "last_error": None
+        if error is None
+        else f"at position {error.position} (event {error.event_id}): {error.message}",
+        "description": status.description,
+    }
+
+
+@app.command("catch-up", rich_help_panel=PANEL)
+def catch_up(
+    names: Annotated[
+        list[str] | None, typer.Argument(metavar="[NAME]...", help="Projections to advance (default: all).")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", help="Keep polling for new events until interrupted (Ctrl-C exits 130).")
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.05, metavar="SECONDS", help="With --follow: seconds between polls.")
+    ] = 1.0,
+    skip: Annotated[
+        bool,
+        typer.Option(
+            "--skip",
+            help="First skip the event each failed projection stopped at (recorded as a dead letter).",
+        ),
+    ] = False,
+    batch_size: BatchSizeOption = None,
+) -> None:
+    """Advance projections from their checkpoints to the head.
+
+    Each batch of events and the checkpoint commit in one transaction, so an interrupted
+    catch-up loses nothing and applies nothing twice. A projection whose handler raises stops
+    just before that event (see `esctl projections`) while the others go on; the command then
+    exits 8. Run it again after fixing the handler, or pass `--skip` to move past the event.
+
+    **Examples**
+
+        esctl catch-up
+        esctl --app myapp.projections catch-up order-totals --follow
+        esctl --app myapp.projections catch-up order-totals --skip
+    """
+    registry = _registry()
+    for name in names or ():
+        registry.get(name)
+    if follow:
+        try:
+            run(_follow(registry, names or None, interval, skip, batch_size))
+        except KeyboardInterrupt:
+            note("Interrupted; every checkpoint is at a committed batch.")
+            raise typer.Exit(130) from None
+        return
+    results = run(_catch_up(registry, names or None, skip, batch_size))
+    for result in results:
+        _report_catch_up(result)
+    _fail_if_stopped(results)
+
+
+async def _catch_up(
+    registry: ProjectionRegistry, names: Sequence[str] | None, skip: bool, batch_size: int | None
+) -> list[CatchUpResult]:
+    async with open_store(readonly=False) as store:
+        runner = _runner(store, registry, batch_size)
+        with _ProgressBar(settings.show_progress, "Catching up") as bar:
+            return await runner.catch_up(names, skip=skip, progress=bar.update)
+
+
+async def _follow(
+    registry: ProjectionRegistry, names: Sequence[str] | None, interval: float, skip: bool, batch_size: int | None
+) -> None:
+    reported: dict[str, object] = {}
+
+    def on_results(results: list[CatchUpResult]) -> None:
+        for result in results:
+            # Say what changed: events applied, or a failure not reported yet.
+            if (
+                result.events
+                or result.skipped
+                or (result.failure is not None and reported.get(result.name) != result.failure)
+            ):
+                _report_catch_up(result)
+            reported[result.name] = result.failure
+
+    async with open_store(readonly=False) as store:
+        runner = _runner(store, registry, batch_size)
+        if skip:
+            on_results(await runner.catch_up(names, skip=True))
+        note(f"Following {', '.join(names or runner.names)}; Ctrl-C to stop.")
+        await runner.follow(names, interval=interval, on_results=on_results)
+
+
+def _report_catch_up(result: CatchUpResult) -> None:
+    if result.skipped is not None:
+        note(
+            f"{result.name}: skipped the event at position {result.skipped.position} "
+            f"(event {result.skipped.event_id}), recorded as a dead letter."
+        )
+    if result.failure is not None:
+        failure = result.failure
+        note(
+            f"{result.name}: FAILED at position {failure.position} (event {failure.event_id}): {failure.message}; "
+            f"stopped at {result.position:,} after {_plural(result.events, 'event')}."
+        )
+        return
+    note(
+        f"{result.name}: applied {_plural(result.events, 'event')}; at position {result.position:,} of {result.head:,}."
+    )
+
+
+def _fail_if_stopped(results: list[CatchUpResult]) -> None:
+    from esctl.errors import ProjectionError
+
+    failed = [r for r in results if r.failure is not None]
+    if not failed:
+        return
+    first = failed[0]
+    assert first.failure is not None
+    names = ", ".join(r.name for r in failed)
+    raise ProjectionError(
+        f"{_plural(len(failed), 'projection')} stopped by a failing handler ({names}); "
+        f"{first.name} at position {first.failure.position}: {first.failure.message}",
+        hint="fix the handler and run `esctl catch-up` again, "
+        f"or skip the event with `esctl catch-up {first.name} --skip`",
+    )
+
+
+@app.command("rebuild-projection", rich_help_panel=PANEL)
+def rebuild_projection(
+    name: Annotated[str | None, typer.Argument(metavar="NAME", help="The projection to rebuild.")] = None,
+    tenant: ProjectionTenantOption = None,
+    all_projections: Annotated[bool, typer.Option("--all", help="Rebuild every projection.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be rebuilt; change nothing.")] = False,
+    batch_size: BatchSizeOption = None,
+) -> None:
+    """Rebuild a projection from position 0 into fresh storage, then swap it in atomically.
+
+    Readers see the old read model until the swap and the new one after it, never half of one.
+    Writers may keep appending: the rebuild catches up with them before the swap. With
+    `--tenant`, only that tenant's part is rebuilt and every other tenant's rows stay exactly
+    as they were. A progress bar (events/s, ETA) shows on a terminal, never with `-q`.
+
+    **Examples**
+
+        esctl rebuild-projection tenant-stats --yes
+        esctl rebuild-projection tenant-stats --tenant 00000000-0000-4000-8000-00000000000a --dry-run
+        esctl --app myapp.projections rebuild-projection --all --yes
+    """
+    if all_projections == (name is not None):
+        raise typer.BadParameter("give a projection NAME, or --all (not both)", param_hint="NAME")
+    tenant_id = None if tenant is None else parse_uuid(tenant, "--tenant")
+    registry = _registry()
+    names = registry.names() if all_projections else [registry.get(name or "").name]
+    if dry_run:
+        for line in run(_plan(registry, names, tenant_id)):
+            print(line, file=sys.stderr)
+        return
+    if not yes and sys.stdin.isatty():
+        what = f"{names[0]}" if len(names) == 1 else f"{len(names)} projections"
+        part = f" for tenant {tenant_id}" if tenant_id else ""
+        typer.confirm(f"Rebuild {what}{part} from the first event?", abort=True, err=True)
+    run(_rebuild(registry, names, tenant_id, batch_size))
+
+
+async def _plan(registry: ProjectionRegistry, names: list[str], tenant_id: UUID | None) -> list[str]:
+    lines = []
+    async with open_store(readonly=True) as store:
+        runner = _runner(store, registry, None)
+        for name in names:
+            events, head = await runner.plan_rebuild(name, tenant_id=tenant_id)
+            part = f" for tenant {tenant_id}" if tenant_id else ""
+            lines.append(
+                f"Would rebuild {name}{part} from {_plural(events, 'event')} (head position {head:,}); nothing changed."
+            )
+    return lines
+
+
+async def _rebuild(
+    registry: ProjectionRegistry, names: list[str], tenant_id: UUID | None, batch_size: int | None
+) -> None:
+    async with open_store(readonly=False) as store:
+        runner = _runner(store, registry, batch_size)
+        for name in names:
+            with _ProgressBar(settings.show_progress, "Rebuilding") as bar:
+                result = await runner.rebuild(name, tenant_id=tenant_id, progress=bar.update)
+            rate = result.events / result.seconds if result.seconds > 0 else 0.0
+            part = f" (tenant {tenant_id})" if tenant_id else ""
+            note(
+                f"Rebuilt {name}{part}: {_plural(result.events, 'event')} in {result.seconds:.2f} s "
+                f"({rate:,.0f} events/s); at position {result.position:,}."
+            )
+
+
+@app.command(rich_help_panel=PANEL)
+def replay(
+    projection: Annotated[
+        str | None,
+        typer.Option("--projection", "-p", metavar="NAME", help="Run the events through this projection."),
+    ] = None,
+    tenant: TenantOption = None,
+    types: EventTypeOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    from_position: FromPositionOption = None,
+    to_position: ToPositionOption = None,
+    fmt: FormatOption = None,
+) -> None:
+    """Run selected events through a projection in memory and print the resulting read model.
+
+    Nothing stored changes: not the read model, not the checkpoint. `--until` answers "what
+    did this read model look like at that moment"; `--tenant` limits it to one tenant. Without
+    `--projection`, the selected events are printed in order with a running count.
+
+    **Examples**
+
+        esctl replay --projection tenant-stats --tenant 00000000-0000-4000-8000-00000000000a
+        esctl --app myapp.projections replay -p tenant-orders --until 2026-11-15T00:00:00Z --format json
+        esctl replay --tenant 00000000-0000-4000-8000-00000000000a --type OrderPlaced --since 7d
+    """
+    options = EventFilter(
+        tenants=tenant, types=types, since=since, until=until, from_position=from_position, to_position=to_position
+    ).to_read_options()
+    chosen = resolve_format(fmt)
+    if projection is None:
+        load_app()
+        run(_replay_events(options, chosen))
+        return
+    spec = _registry().get(projection)
+    rows = run(_replay_projection(spec.name, options))
+    _write_rows(rows, chosen, empty="The replayed read model is empty.")
+
+
+async def _replay_projection(name: str, options: ReadOptions) -> list[dict[str, Any]]:
+    from esctl.projections.registry import default_projections
+    from esctl.projections.runner import replay as replay_events
+
+    async with open_store(readonly=True) as store:
+        return await replay_events(store, default_projections.get(name), options)
+
+
+async def _replay_events(options: ReadOptions, fmt: OutputFormat) -> None:
+    from esctl import codec
+
+    count = 0
+    writer = RowWriter(fmt, REPLAY_TABLE, table_columns=REPLAY_TABLE)
+    async with open_store(readonly=True) as store:
+        async for lines in store.read_json_lines(options):
+            rows = []
+            for line in lines:
+                count += 1
+                event = codec.loads(line)
+                if fmt is OutputFormat.table or fmt is OutputFormat.csv:
+                    event["stream"] = f"{event['aggregate_type']}:{event['aggregate_id']}"
+                    event["version"] = event["aggregate_version"]
+                rows.append({"count": count, **event})
+            writer.write(rows)
+    writer.close(footer=f"{_plural(count, 'event')} replayed." if count else "No events match.")
+
+
+@projection_app.command("show")
+def projection_show(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The projection.")],
+    tenant: ProjectionTenantOption = None,
+    fmt: FormatOption = None,
+) -> None:
+    """Print a persisted read model, as its checkpoint last left it.
+
+    **Examples**
+
+        esctl projection show tenant-stats
+        esctl projection show stream-index --tenant 00000000-0000-4000-8000-00000000000a --format json
+    """
+    tenant_id = None if tenant is None else parse_uuid(tenant, "--tenant")
+    registry = _registry()
+    spec = registry.get(name)
+    rows = run(_show(registry, spec.name, tenant_id))
+    _write_rows(rows, resolve_format(fmt), empty=f"{spec.name} is empty (run `esctl catch-up {spec.name}`).")
+
+
+async def _show(registry: ProjectionRegistry, name: str, tenant_id: UUID | None) -> list[dict[str, Any]]:
+    from esctl.projections.runner import ProjectionRunner
+
+    async with open_store(readonly=True) as store:
+        return await ProjectionRunner(store, registry).view(name, tenant_id=tenant_id)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _registry() -> ProjectionRegistry:
+    """Load the user's modules and return the projections they (and the built-ins) register."""
+    modules = load_app()
+    from esctl.projections.registry import default_projections
+
+    for module_name in modules:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            default_projections.register_module(module)
+    return default_projections
+
+
+def _runner(store: SQLiteEventStore, registry: ProjectionRegistry, batch_size: int | None) -> ProjectionRunner:
+    from esctl.projections.runner import ProjectionRunner
+
+    return ProjectionRunner(store, registry, batch_size=batch_size)
+
+
+def _write_rows(rows: list[dict[str, Any]], fmt: OutputFormat, *, empty: str) -> None:
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    writer = RowWriter(fmt, columns)
+    writer.write(rows)
+    writer.close(footer=None if rows else empty)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+class _ProgressBar:
+    """A rich progress bar per projection on stderr (events/s, ETA); nothing when disabled."""
+
+    def __init__(self, enabled: bool, verb: str) -> None:
+        self._verb = verb
+        self._progress: Progress | None = None
+        self._tasks: dict[str, Any] = {}
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                _RateColumn(),
+                TimeRemainingColumn(),
+                console=settings.console,
+            )
+
+    def __enter__(self) -> _ProgressBar:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def update(self, name: str, position: int, head: int) -> None:
+        """Show ``position`` of ``head`` for projection ``name``."""
+        if self._progress is None:
+            return
+        task = self._tasks.get(name)
+        if task is None:
+            task = self._tasks[name] = self._progress.add_task(f"{self._verb} {name}", total=head, completed=position)
+        else:
+            self._progress.update(task, total=head, completed=position)
+
+
+def _rate_column_class() -> type:
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        """Events per second."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.0f} events/s", style="progress.data.speed")
+
+    return RateColumn
+
+
+def _RateColumn() -> Any:
+    return _rate_column_class()()
+
+
+__all__ = ["projection_app"]
