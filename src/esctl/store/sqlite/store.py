@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mappi
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
 from esctl import codec
@@ -23,13 +23,17 @@ from esctl.store.base import (
     StreamKey,
     plan_append,
 )
-from esctl.store.inspection import FindingList, StoreStats, StreamInfo, TenantInfo, VerifyReport
 from esctl.store.readmodel import ProjectionStorage
-from esctl.store.sqlite import inspect, schema
+from esctl.store.sqlite import schema
 from esctl.store.sqlite.driver import Worker, in_transaction
-from esctl.store.sqlite.inspect import SchemaStatus
 from esctl.store.sqlite.projections import run_projection_work, scratch_storage
 from esctl.timeutil import to_micros
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
+    from esctl.store.sqlite.inspect import SchemaStatus
 
 READ_BATCH = 1000
 """Rows fetched per round trip to the connection's thread."""
@@ -165,7 +169,7 @@ class SQLiteEventStore(EventStore):
 
     async def count_events(self, options: ReadOptions | None = None) -> int:
         """Return how many events ``options`` selects, ignoring its ``limit``."""
-        return await self._worker.run(inspect.count_events, options)
+        return await self._worker.run(_inspect().count_events, options)
 
     def list_streams(
         self,
@@ -180,6 +184,7 @@ class SQLiteEventStore(EventStore):
     async def _stream_pages(
         self, tenant_ids: tuple[UUID, ...], aggregate_type: str | None, limit: int | None
     ) -> AsyncIterator[StreamInfo]:
+        inspect = _inspect()
         after: tuple[str, str] | None = None
         remaining = limit
         while remaining is None or remaining > 0:
@@ -195,11 +200,11 @@ class SQLiteEventStore(EventStore):
 
     async def list_tenants(self) -> list[TenantInfo]:
         """Return every tenant with its counts, most events first (``None``: no tenant)."""
-        return await self._worker.run(inspect.tenants)
+        return await self._worker.run(_inspect().tenants)
 
     async def stats(self, options: ReadOptions | None = None) -> StoreStats:
         """Return counts by event type, tenant and UTC day over the events ``options`` selects."""
-        return await self._worker.run(inspect.stats, options)
+        return await self._worker.run(_inspect().stats, options)
 
     async def verify(self, registry: EventRegistry | None = None, *, max_findings: int = 1000) -> VerifyReport:
         """Check the file and the log: SQLite's integrity check, gapless positions, contiguous
@@ -209,6 +214,9 @@ class SQLiteEventStore(EventStore):
             registry: The event classes to validate against (default: the store's registry).
             max_findings: List at most this many findings (the rest are counted).
         """
+        from esctl.store.inspection import FindingList, VerifyReport
+
+        inspect = _inspect()
         chosen = registry if registry is not None else self.registry
         found = FindingList(max_findings)
         for check in (
@@ -238,6 +246,7 @@ class SQLiteEventStore(EventStore):
             DatabaseNotFoundError: The file does not exist.
             DatabaseUnusableError: It is not an SQLite database.
         """
+        inspect = _inspect()
         worker = Worker(self.path, inspect.no_setup, readonly=True, busy_timeout=_default_busy_timeout())
         try:
             return await worker.run(inspect.schema_status)
@@ -254,7 +263,7 @@ class SQLiteEventStore(EventStore):
             DatabaseUnusableError: The file is not SQLite, or the store is read-only.
         """
         before = (await self.schema_status()).version if self.path.exists() else 0
-        await self._worker.run(inspect.no_setup)  # connecting runs the migrations
+        await self._worker.run(_inspect().no_setup)  # connecting runs the migrations
         return before, schema.SCHEMA_VERSION
 
     # -- projections ------------------------------------------------------------------------
@@ -270,6 +279,13 @@ class SQLiteEventStore(EventStore):
     def scratch_projection_storage(self) -> AbstractContextManager[ProjectionStorage]:
         """Return throwaway projection storage in a private in-memory SQLite database."""
         return scratch_storage(self.registry)
+
+
+def _inspect() -> ModuleType:
+    # The inspection SQL is imported on first use: appends and reads never need it.
+    from esctl.store.sqlite import inspect
+
+    return inspect
 
 
 def _append(
