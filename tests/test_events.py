@@ -405,3 +405,14 @@ def test_generic_event_reports_an_unregistered_type_unchanged() -> None:
     event = GenericEvent(event_type="x.Y", aggregate_id=uuid4(), aggregate_type="Z", anything={"deep": [1]})  # type: ignore[call-arg]
     assert event.payload == {"anything": {"deep": [1]}}
     assert isinstance(event.aggregate_id, UUID)
+
+
+# -- the public facade --------------------------------------------------------------------------
+
+
+def test_every_public_name_imports_from_esctl() -> None:
+    import esctl
+
+    missing = [name for name in esctl.__all__ if getattr(esctl, name, None) is None]
+    assert missing == []
+    assert set(esctl.__all__) - {"__version__"} == set(esctl._EXPORTS)
