@@ -4,9 +4,10 @@ This is what ``esctl append`` does, as a library: ``EventReader`` turns an input
 into validated events, each knowing the line it came from; ``import_events`` appends them in one
 atomic batch (or in atomic chunks) and, when the store refuses one, says which input line.
 
-An event without ``aggregate_version`` gets the next version of its stream; one without
-``event_id``, ``occurred_at`` or ``correlation_id`` gets a new one (so re-running such an
-input appends it again: give events ids to make an import resumable).
+An event without ``aggregate_version`` gets the next version of its stream. One with an
+``event_id`` but no ``correlation_id`` starts its own correlation (``correlation_id`` =
+``event_id``), so re-sending it is a no-op. One without ``event_id`` or ``occurred_at`` gets
+a new one: give events both to make an import safe to re-run.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def event_from_fields(
     """Build one input event from its JSON form (an NDJSON line, or fields given as flags).
 
     ``position`` and ``stored_at`` (which a dump adds) are ignored; a missing or null
-    ``aggregate_version`` marks the event for automatic versioning.
+    ``aggregate_version`` marks the event for automatic versioning; a missing
+    ``correlation_id`` is the ``event_id``, when that is given.
 
     Raises:
         InvalidInputError: A required field is missing or a value does not validate; the
@@ -71,6 +73,9 @@ def event_from_fields(
     auto = data.get("aggregate_version") is None
     if auto:
         data.pop("aggregate_version", None)
+    if data.get("correlation_id") is None and data.get("event_id") is not None:
+        # A random default would make the same input line a different event on every run.
+        data["correlation_id"] = data["event_id"]
     try:
         event = codec.build_event(data, registry, strict=strict)
     except InvalidInputError as error:
