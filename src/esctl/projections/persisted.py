@@ -479,12 +479,10 @@ class _StateApplier(Applier):
 
 def _decode(storage: ProjectionStorage, rows: list[Row]) -> Iterable[tuple[StoredEvent, Row]]:
     """Yield each row with its event; an event that does not decode is that event's failure."""
-    from esctl import codec
-
-    registry = storage.registry
+    decode = storage.decode
     for row in rows:
         try:
-            stored = codec.row_to_stored_event(row, registry)
+            stored = decode(row)
         except EsctlError as error:
             raise HandlerFailure.at(row, error) from error
         yield stored, row

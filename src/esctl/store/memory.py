@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
@@ -118,3 +119,7 @@ class InMemoryEventStore(EventStore):
         if write:
             self._projection_tables = working
         return result
+
+    def scratch_projection_storage(self) -> AbstractContextManager[ProjectionStorage]:
+        """Return throwaway document storage that reads this store's events as they are."""
+        return nullcontext(MemoryProjectionStorage(DocumentTables(), self._events))

@@ -190,10 +190,18 @@ class ProjectionStorage(abc.ABC):
         exclude_tenant: UUID | None = None,
     ) -> list[StoredEvent]:
         """Like ``read_rows``, but as validated events built with ``registry``."""
+        rows = self.read_rows(after, upper, limit, options=options, exclude_tenant=exclude_tenant)
+        return [self.decode(row) for row in rows]
+
+    def decode(self, row: Row) -> StoredEvent:
+        """Return the stored event of a full row (``EVENT_COLUMNS``), built with ``registry``.
+
+        Raises:
+            EventDecodeError: The row does not validate against its registered class.
+        """
         from esctl import codec
 
-        rows = self.read_rows(after, upper, limit, options=options, exclude_tenant=exclude_tenant)
-        return [codec.row_to_stored_event(row, self.registry) for row in rows]
+        return codec.row_to_stored_event(row, self.registry)
 
     # -- checkpoints and dead letters -----------------------------------------------------
 
@@ -362,6 +370,15 @@ class MemoryProjectionStorage(ProjectionStorage):
     ) -> list[StoredEvent]:
         """Return matching events as stored (no decoding needed in memory)."""
         return list(self._select(after, upper, limit, options, exclude_tenant))
+
+    def decode(self, row: Row) -> StoredEvent:
+        """Return the stored event itself when the row is one of ``events``, else decode the row."""
+        position = int(row[0])
+        if 0 < position <= len(self._events):
+            stored = self._events[position - 1]
+            if str(stored.event.event_id) == row[1]:
+                return stored
+        return super().decode(row)
 
     def _select(
         self, after: int, upper: int, limit: int, options: ReadOptions | None, exclude_tenant: UUID | None
