@@ -29,6 +29,7 @@ BOM = b"\xef\xbb\xbf"
 """The UTF-8 byte order mark: some editors write it; it is skipped at the start of an input."""
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+_YIELD_EVERY = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +300,9 @@ async def _chunks(events: Iterable[InputEvent], size: int | None, totals: _Total
     for item in events:
         chunk.append(item)
         totals.events += 1
+        if totals.events % _YIELD_EVERY == 0:
+            # Reading is synchronous work; let Ctrl-C (a task cancellation) through now and then.
+            await asyncio.sleep(0)
         if size is not None and len(chunk) >= size:
             yield chunk
             chunk = []
@@ -318,7 +322,11 @@ def _locate_error(error: EsctlError, item: InputEvent, where: Callable[[InputEve
             expected=error.expected,
             actual=error.actual,
         )
-        located.hint = error.hint
+        located.hint = (
+            error.hint
+            if item.auto_version
+            else "leave aggregate_version out of the input to append at the stream's next version"
+        )
         return located
     return error
 
