@@ -1,0 +1,513 @@
+"""The projection commands as users run them: real ``esctl`` processes on a SQLite file.
+
+The test app (``APP_SOURCE``, written next to the database) registers an event type and two
+projections: ``applied`` (SQL, one row per event with how many times it was applied, so a double
+application shows) and ``tally`` (Python state per tenant, the tutorial's style). Events are
+written in-process as generic events of the app's type, so the test process never registers it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from esctl import GenericEvent, SQLiteEventStore
+
+ROOT = Path(__file__).resolve().parent.parent
+TENANTS = (
+    UUID("00000000-0000-4000-8000-0000000000a1"),
+    UUID("00000000-0000-4000-8000-0000000000b2"),
+    UUID("00000000-0000-4000-8000-0000000000c3"),
+)
+
+APP_SOURCE = '''
+"""Events and projections for esctl's projection tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from esctl import DeclarativeProjection, DomainEvent, handles, register_event
+from esctl.projections import ReadModel, SQLProjection, register_projection
+
+
+@register_event
+class Ticked(DomainEvent):
+    event_type: str = "ptest.Ticked"
+    aggregate_type: str = "Clock"
+    n: int
+    poison: bool = False
+
+
+class Applied(SQLProjection):
+    """One row per event, counting how often it was applied."""
+
+    name = "applied"
+    tenant_column = "tenant_id"
+    tables = {
+        "applied": "CREATE TABLE {applied}"
+        " (event_id TEXT PRIMARY KEY, tenant_id TEXT, n INTEGER, times INTEGER NOT NULL)"
+    }
+
+    @handles(Ticked)
+    def _ticked(self, db: ReadModel, event: Ticked) -> None:
+        if event.n == int(os.environ.get("PTEST_CRASH_AT_N", "-1")):
+            os.kill(os.getpid(), signal.SIGKILL)
+        delay = float(os.environ.get("PTEST_DELAY", "0"))
+        if delay:
+            time.sleep(delay)
+        if event.poison:
+            raise ValueError(f"poison pill n={event.n}")
+        db.execute(
+            "INSERT INTO {applied} (event_id, tenant_id, n, times) VALUES (?, ?, ?, 1)"
+            " ON CONFLICT (event_id) DO UPDATE SET times = times + 1",
+            (str(event.event_id), str(event.tenant_id), event.n),
+        )
+
+
+class Tally(DeclarativeProjection):
+    """Per tenant: how many ticks, and their sum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+        self.total = 0
+
+    @handles(Ticked)
+    async def _ticked(self, event: Ticked) -> None:
+        self.count += 1
+        self.total += event.n
+
+
+register_projection(Tally, name="tally", per_tenant=True)
+projections = [Applied]
+'''
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A database path, with the test app written beside it."""
+    (tmp_path / "ptest_app.py").write_text(APP_SOURCE)
+    return tmp_path / "events.db"
+
+
+def esctl(
+    db: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m esctl --db DB --app <test app> ARGS`` as a real process."""
+    return subprocess.run(
+        [sys.executable, "-m", "esctl", "--db", str(db), "--app", str(db.parent / "ptest_app.py"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+
+
+def esctl_process(db: Path, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``esctl`` like ``esctl()`` without waiting for it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "esctl", "--db", str(db), "--app", str(db.parent / "ptest_app.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def ticks(count: int, *, first: int = 0, poison: Iterable[int] = (), per_stream: int = 25) -> list[GenericEvent]:
+    """``ptest.Ticked`` events n = first … first + count - 1, tenants in turn, streams of ``per_stream``."""
+    poisoned = set(poison)
+    events = []
+    streams: dict[UUID, tuple[UUID, int]] = {}
+    for n in range(first, first + count):
+        tenant = TENANTS[n % len(TENANTS)]
+        stream, version = streams.get(tenant, (uuid4(), 0))
+        if version == per_stream:
+            stream, version = uuid4(), 0
+        streams[tenant] = (stream, version + 1)
+        events.append(
+            GenericEvent(
+                event_type="ptest.Ticked",
+                aggregate_type="Clock",
+                aggregate_id=stream,
+                aggregate_version=version + 1,
+                tenant_id=tenant,
+                n=n,
+                poison=n in poisoned,
+            )
+        )
+    return events
+
+
+def append(db: Path, events: list[GenericEvent], chunk: int = 2000) -> None:
+    async def write() -> None:
+        async with SQLiteEventStore(db) as store:
+            for start in range(0, len(events), chunk):
+                await store.append_batch(events[start : start + chunk])
+
+    asyncio.run(write())
+
+
+def query(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def checkpoint(db: Path, name: str) -> int:
+    rows = query(db, "SELECT position FROM projection_checkpoints WHERE name = ?", (name,))
+    return int(rows[0][0]) if rows else 0
+
+
+def assert_exactly_once(db: Path) -> int:
+    """``applied`` holds each event up to its checkpoint once (dead letters aside); ``tally`` agrees.
+
+    Returns:
+        The ``applied`` checkpoint.
+    """
+    position = checkpoint(db, "applied")
+    dead = {row[0] for row in query(db, "SELECT position FROM projection_dead_letters WHERE name = 'applied'")}
+    expected = {
+        event_id
+        for at, event_id in query(db, "SELECT position, event_id FROM events WHERE position <= ?", (position,))
+        if at not in dead
+    }
+    applied = query(db, "SELECT event_id, times FROM applied") if table_exists(db, "applied") else []
+    assert {event_id for event_id, _ in applied} == expected
+    assert {times for _, times in applied} <= {1}
+    tally_at = checkpoint(db, "tally")
+    counted = Counter(
+        tenant for (tenant,) in query(db, "SELECT tenant_id FROM events WHERE position <= ?", (tally_at,))
+    )
+    stored = {
+        tenant: json.loads(body)["count"]
+        for tenant, body in query(db, "SELECT tenant, body FROM projection_documents WHERE namespace = 'tally'")
+    }
+    assert stored == dict(counted)
+    return position
+
+
+def table_exists(db: Path, name: str) -> bool:
+    return bool(query(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)))
+
+
+def read_models(db: Path) -> dict[str, Any]:
+    """Every read model's stored rows (documents as parsed JSON; tables as rows)."""
+    documents: dict[str, Any] = {}
+    for namespace, tenant, key, body in query(
+        db, "SELECT namespace, tenant, key, body FROM projection_documents ORDER BY namespace, tenant, key"
+    ):
+        documents.setdefault(namespace, {})[(tenant, key)] = json.loads(body)
+    return {"documents": documents, "applied": sorted(query(db, "SELECT * FROM applied"))}
+
+
+def statuses(db: Path) -> dict[str, dict[str, Any]]:
+    result = esctl(db, "projections", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+# -- a poison event --------------------------------------------------------------------------------
+
+
+def test_a_poison_event_stops_only_its_projection_exit_8_and_skip_moves_past_it(db: Path) -> None:
+    events = ticks(40, poison=[23])
+    append(db, events)
+    poison_id = str(events[23].event_id)
+
+    result = esctl(db, "catch-up", "--batch-size", "10")
+    assert result.returncode == 8, result.stderr
+    assert "applied: FAILED at position 24" in result.stderr
+    assert "Error: 1 projection stopped by a failing handler (applied)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    status = statuses(db)
+    assert status["applied"]["status"] == "failed"
+    assert status["applied"]["position"] == 23
+    assert status["applied"]["lag"] == 17
+    assert status["applied"]["error"]["position"] == 24
+    assert status["applied"]["error"]["event_id"] == poison_id
+    assert "ValueError: poison pill n=23" in status["applied"]["error"]["message"]
+    for other in ("tally", "tenant-stats", "stream-index"):
+        assert (status[other]["status"], status[other]["position"]) == ("ok", 40), other
+    assert assert_exactly_once(db) == 23
+
+    # Run again: it stops at the same event, still exit 8.
+    assert esctl(db, "catch-up", "applied").returncode == 8
+    # Skip it deliberately: recorded as a dead letter, the rest applied.
+    result = esctl(db, "catch-up", "applied", "--skip")
+    assert result.returncode == 0, result.stderr
+    assert "skipped the event at position 24" in result.stderr
+    status = statuses(db)
+    assert (status["applied"]["status"], status["applied"]["position"]) == ("ok", 40)
+    assert status["applied"]["dead_letters"] == 1
+    assert assert_exactly_once(db) == 40
+    assert poison_id not in {row[0] for row in query(db, "SELECT event_id FROM applied")}
+    # A rebuild skips the dead letter too.
+    before = read_models(db)
+    result = esctl(db, "rebuild-projection", "applied", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert read_models(db) == before
+
+
+# -- the tutorial's projection through replay ---------------------------------------------------------
+
+TUTORIAL_SCRIPT = """
+import asyncio, json, sys
+from datetime import datetime
+from uuid import UUID
+sys.path.insert(0, {examples!r})
+from tutorial_16_multi_tenancy import TenantAwareOrderRepository, TenantOrderProjection
+from esctl import SQLiteEventStore
+
+TENANTS = [UUID(t) for t in {tenants!r}]
+
+def counts(projection):
+    return {{t: [len(orders), sum(o["status"] == "shipped" for o in orders)]
+             for t, orders in projection.orders_by_tenant.items()}}
+
+async def main(db):
+    store = SQLiteEventStore(db)
+    repos = [TenantAwareOrderRepository(store, t) for t in TENANTS]
+    order_ids = []
+    for i in range(30):
+        repo = repos[i % 3] if i % 5 else repos[0]
+        order = repo.create_new(UUID(int=i + 1))
+        order.create(f"customer {{i}}", 10.0 * i)
+        await repo.save(order)
+        order_ids.append((repo, order.aggregate_id))
+    for repo, order_id in order_ids[::3]:
+        loaded = await repo.load(order_id)
+        loaded.ship(f"TRACK-{{order_id}}")
+        await repo.save(loaded)
+    # The tutorial's own loop, as it is written there.
+    global_projection = TenantOrderProjection()
+    acme_projection = TenantOrderProjection(tenant_id=TENANTS[0])
+    stored_events = [stored async for stored in store.read_all()]
+    for stored in stored_events:
+        await global_projection.handle(stored.event)
+        await acme_projection.handle(stored.event)
+    # The same loop over the events before a moment in the middle (for --until).
+    until = stored_events[len(stored_events) // 2].event.occurred_at
+    earlier = TenantOrderProjection()
+    for stored in stored_events:
+        if stored.event.occurred_at < until:
+            await earlier.handle(stored.event)
+    await store.close()
+    print(json.dumps({{"global": counts(global_projection), "acme": counts(acme_projection),
+                      "until": until.isoformat(), "earlier": counts(earlier)}}))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+TUTORIAL_APP = """
+import sys
+from uuid import UUID
+sys.path.insert(0, {examples!r})
+from tutorial_16_multi_tenancy import TenantOrderProjection
+from esctl.projections import register_projection
+
+ACME = UUID({acme!r})
+register_projection(TenantOrderProjection, name="tenant-orders", per_tenant=True)
+register_projection(lambda: TenantOrderProjection(tenant_id=ACME), name="acme-orders", tenant_id=ACME)
+"""
+
+
+def test_the_tutorials_tenant_order_projection_gives_the_tutorials_counts_through_replay(tmp_path: Path) -> None:
+    db = tmp_path / "tutorial.db"
+    examples = str(ROOT / "examples")
+    tenants = [str(t) for t in TENANTS]
+    script = tmp_path / "tutorial_run.py"
+    script.write_text(TUTORIAL_SCRIPT.format(examples=examples, tenants=tenants))
+    app = tmp_path / "tutorial_app.py"
+    app.write_text(TUTORIAL_APP.format(examples=examples, acme=tenants[0]))
+    run = subprocess.run([sys.executable, str(script), str(db)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    expected = json.loads(run.stdout)
+    assert len(expected["global"]) == 3
+
+    def replayed(*args: str) -> dict[str, list[int]]:
+        cmd = [sys.executable, "-m", "esctl", "--db", str(db), "--app", str(app), *args, "--format", "json"]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        counts: dict[str, list[int]] = {}
+        for row in json.loads(result.stdout):
+            for tenant, orders in row["orders_by_tenant"].items():
+                assert tenant not in counts
+                counts[tenant] = [len(orders), sum(o["status"] == "shipped" for o in orders)]
+        return counts
+
+    assert replayed("replay", "--projection", "tenant-orders") == expected["global"]
+    assert replayed("replay", "--projection", "tenant-orders", "--tenant", tenants[0]) == expected["acme"]
+    assert replayed("replay", "--projection", "acme-orders") == expected["acme"]
+    assert replayed("replay", "--projection", "tenant-orders", "--until", expected["until"]) == expected["earlier"]
+    # Replay touched nothing; persisted and shown, the projection agrees too.
+    assert not query(db, "SELECT * FROM projection_checkpoints")
+    catch_up = subprocess.run(
+        [sys.executable, "-m", "esctl", "--db", str(db), "--app", str(app), "-q", "catch-up"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert catch_up.returncode == 0, catch_up.stderr
+    assert replayed("projection", "show", "tenant-orders") == expected["global"]
+    assert replayed("projection", "show", "tenant-orders", "--tenant", tenants[1]) == {
+        tenants[1]: expected["global"][tenants[1]]
+    }
+
+
+# -- rebuilding one tenant, follow, output ------------------------------------------------------------
+
+
+def test_rebuild_one_tenant_through_the_cli_leaves_other_tenants_rows_byte_identical(db: Path) -> None:
+    append(db, ticks(90))
+    assert esctl(db, "-q", "catch-up").returncode == 0
+    a, b = str(TENANTS[0]), str(TENANTS[1])
+    good_a = query(db, "SELECT * FROM applied WHERE tenant_id = ? ORDER BY event_id", (a,))
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE applied SET n = -1 WHERE tenant_id IN (?, ?)", (a, b))
+    conn.close()
+    others = query(db, "SELECT * FROM applied WHERE tenant_id != ? ORDER BY event_id", (a,))
+    docs_sql = "SELECT * FROM projection_documents WHERE tenant != ? ORDER BY namespace, tenant, key"
+    docs = query(db, docs_sql, (a,))
+
+    dry = esctl(db, "rebuild-projection", "applied", "--tenant", a, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "Would rebuild applied for tenant" in dry.stderr
+    assert "from 30 events" in dry.stderr
+    assert query(db, "SELECT * FROM applied WHERE tenant_id = ? AND n = -1", (a,))  # dry run: nothing changed
+
+    result = esctl(db, "rebuild-projection", "--all", "--tenant", a, "--yes")
+    assert result.returncode == 0, result.stderr
+    assert query(db, "SELECT * FROM applied WHERE tenant_id = ? ORDER BY event_id", (a,)) == good_a
+    assert query(db, "SELECT * FROM applied WHERE tenant_id != ? ORDER BY event_id", (a,)) == others
+    assert query(db, docs_sql, (a,)) == docs
+
+
+def test_follow_keeps_applying_new_events_and_ctrl_c_exits_130_consistently(db: Path) -> None:
+    append(db, ticks(30))
+    process = esctl_process(db, "catch-up", "applied", "tally", "--follow", "--interval", "0.1")
+    try:
+        _wait_for(lambda: checkpoint(db, "applied") == 30 and checkpoint(db, "tally") == 30)
+        append(db, ticks(20, first=30))
+        _wait_for(lambda: checkpoint(db, "applied") == 50 and checkpoint(db, "tally") == 50)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Interrupted" in stderr
+    assert assert_exactly_once(db) == 50
+
+
+def test_messages_go_to_stderr_quietly_and_without_progress_bars_when_not_a_terminal(db: Path) -> None:
+    append(db, ticks(50))
+    loud = esctl(db, "rebuild-projection", "tenant-stats", "--yes")
+    assert loud.returncode == 0, loud.stderr
+    assert loud.stdout == ""
+    assert "Rebuilt tenant-stats: 50 events" in loud.stderr
+    assert "events/s" in loud.stderr
+    assert "━" not in loud.stderr  # no progress bar off a terminal
+    assert "\r" not in loud.stderr
+    quiet = esctl(db, "-q", "rebuild-projection", "tenant-stats", "--yes")
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+    shown = esctl(db, "projection", "show", "tenant-stats", "--tenant", str(TENANTS[0]), "--format", "json")
+    assert shown.returncode == 0, shown.stderr
+    [row] = json.loads(shown.stdout)
+    assert (row["tenant_id"], row["events"], row["event_types"]) == (str(TENANTS[0]), 17, {"ptest.Ticked": 17})
+
+
+FAST = ("--yes", "--batch-size", "100")
+
+
+def test_progress_bar_on_a_terminal(db: Path) -> None:
+    append(db, ticks(3000))
+    controller, terminal = os.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "esctl", "--db", str(db), "rebuild-projection", "stream-index", *FAST],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+        )
+        os.close(terminal)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: the process is done
+                break
+            if not chunk:
+                break
+            output += chunk
+        process.wait(timeout=60)
+    finally:
+        os.close(controller)
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, text
+    assert "Rebuilding stream-index" in text
+    assert "events/s" in text
+    assert "3000/3000" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("projection", "show", "no-such"), 5, "no projection named 'no-such'"),
+        (("catch-up", "no-such"), 5, "no projection named 'no-such'"),
+        (("rebuild-projection",), 2, "give a projection NAME, or --all"),
+        (("rebuild-projection", "tally", "--all"), 2, "give a projection NAME, or --all"),
+        (("rebuild-projection", "tally", "--tenant", "acme"), 3, "'acme' is not a UUID"),
+        (("rebuild-projection", "applied", "--tenant", str(TENANTS[0])), 0, ""),
+    ],
+)
+def test_projection_command_errors_and_exit_codes(db: Path, args: tuple[str, ...], code: int, message: str) -> None:
+    append(db, ticks(5))
+    result = esctl(db, *args)
+    assert result.returncode == code, result.stderr
+    assert message in result.stderr
+    if code:
+        assert "Traceback" not in result.stderr
+
+
+def test_the_read_commands_never_create_a_database(tmp_path: Path) -> None:
+    (tmp_path / "ptest_app.py").write_text(APP_SOURCE)
+    missing = tmp_path / "missing.db"
+    for args in (("projections",), ("projection", "show", "tally"), ("replay", "--projection", "tally")):
+        result = esctl(missing, *args)
+        assert result.returncode == 5, (args, result.stderr)
+        assert not missing.exists()
+
+
+def _wait_for(condition: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except sqlite3.OperationalError:
+            pass  # the table may not exist yet
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
