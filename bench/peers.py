@@ -1,0 +1,100 @@
+"""The Python peers, appending the same events in the same batches (optional extra ``bench``).
+
+- ``eventsourcing``: its SQLite application recorder (``SQLiteApplicationRecorder``, the layer
+  that writes stored events with a global notification id) gets one ``insert_events`` call per
+  batch. It takes events already serialized (its mapper does that a layer up), so its input is
+  prepared before timing: the comparison is conservative for esctl, which serializes.
+- ``eventsource-py``: its ``SQLiteEventStore.append`` gets one call per batch, with events of its
+  own ``DomainEvent`` classes built from the same JSON before timing (as esctl's are).
+
+Each ``prepare_*`` returns ``None`` when the package is not installed, else a function that
+appends everything into a fresh database at the path it is given and returns the wall seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+import workload
+
+Runner = Callable[[Path], float]
+
+
+def prepare_eventsourcing(batches: list[list[dict[str, Any]]]) -> Runner | None:
+    try:
+        from eventsourcing.persistence import StoredEvent
+        from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+    except ImportError:
+        return None
+    stored = [
+        [
+            StoredEvent(
+                originator_id=UUID(e["aggregate_id"]),
+                originator_version=e["aggregate_version"],
+                topic=f"bench.events:{e['event_type']}",
+                state=orjson.dumps(e),
+            )
+            for e in batch
+        ]
+        for batch in batches
+    ]
+
+    def run(path: Path) -> float:
+        datastore = SQLiteDatastore(db_name=str(path))
+        try:
+            recorder = SQLiteApplicationRecorder(datastore)
+            recorder.create_table()
+            start = time.perf_counter()
+            for batch in stored:
+                recorder.insert_events(batch)
+            return time.perf_counter() - start
+        finally:
+            datastore.close()
+
+    return run
+
+
+def prepare_eventsource(batches: list[list[dict[str, Any]]]) -> Runner | None:
+    try:
+        from eventsource import DomainEvent, ExpectedVersion, SQLiteEventStore, StreamId
+    except ImportError:
+        return None
+    from pydantic import create_model
+
+    classes: dict[str, Any] = {}
+    for name, (aggregate_type, fields) in workload.EVENT_TYPES.items():
+        definitions: dict[str, Any] = {"aggregate_type": (str, aggregate_type)}
+        for field, make in fields.items():
+            definitions[field] = (type(make(random.Random(0))), ...)
+        classes[name] = create_model(name, __base__=DomainEvent, **definitions)
+    prepared = [
+        (
+            StreamId(aggregate_id=UUID(batch[0]["aggregate_id"]), category=batch[0]["aggregate_type"]),
+            [classes[e["event_type"]].model_validate(e) for e in batch],
+            ExpectedVersion.exact(batch[0]["aggregate_version"] - 1),
+        )
+        for batch in batches
+    ]
+
+    async def append_all(path: Path) -> float:
+        store = SQLiteEventStore(str(path))
+        try:
+            await store.current_position()  # connect and create the schema before timing
+            start = time.perf_counter()
+            for stream, events, expected in prepared:
+                await store.append(stream, events, expected)
+            return time.perf_counter() - start
+        finally:
+            await store.close()
+
+    def run(path: Path) -> float:
+        return asyncio.run(append_all(path))
+
+    return run

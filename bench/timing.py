@@ -1,0 +1,105 @@
+"""Timing, processes and peak memory for the suite: medians of repetitions, nothing clever."""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+
+class CommandFailed(Exception):
+    """A measured command exited non-zero; the message is the tail of its stderr."""
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def time_call(function: Callable[[], Any]) -> float:
+    """Wall seconds of one call, after a full garbage collection (so no earlier garbage is billed)."""
+    gc.collect()
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def run_command(
+    command: Sequence[str],
+    *,
+    stdout: int | IO[Any] | None = subprocess.DEVNULL,
+    env: dict[str, str] | None = None,
+) -> float:
+    """Run a command; return its wall seconds (start-up included).
+
+    Raises:
+        CommandFailed: It exited non-zero.
+    """
+    start = time.perf_counter()
+    done = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise CommandFailed(f"exit {done.returncode}: {' | '.join(tail) or '(no stderr)'}")
+    return elapsed
+
+
+_RSS_WRAPPER = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:], stderr=subprocess.PIPE).returncode
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+sys.stderr.write(f"__rss_kb__ {code} {rss}\\n")
+"""
+
+
+def peak_rss_kb(command: Sequence[str]) -> int:
+    """Peak resident set size (KiB) of ``command``, stdout to /dev/null.
+
+    A small wrapper process runs the command and reads ``getrusage(RUSAGE_CHILDREN)``, so the
+    figure is the command's alone, not the suite's.
+
+    Raises:
+        CommandFailed: It exited non-zero.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _RSS_WRAPPER, *command],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    for line in reversed(done.stderr.decode(errors="replace").splitlines()):
+        if line.startswith("__rss_kb__"):
+            _, code, rss = line.split()
+            if code != "0":
+                raise CommandFailed(f"exit {code}")
+            return int(rss)
+    raise CommandFailed("no RSS reported")
+
+
+def fresh(path: Path) -> Path:
+    """Delete a SQLite file and its WAL and shared-memory companions; return the path."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def machine() -> dict[str, str]:
+    """What the figures were measured on."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "python": sys.version.split()[0],
+    }
