@@ -167,7 +167,12 @@ class RowWriter:
         console = table_console()
         # Rich squeezes narrow columns to nothing when a cell is wider than the table, so free
         # text (payloads, messages) gets an explicit share of what the other columns leave.
-        free = [i for i, c in enumerate(self.table_columns) if c in _FREE_TEXT]
+        # Nested values (JSON objects and arrays, as read models hold) are free text too.
+        free = [
+            i
+            for i, c in enumerate(self.table_columns)
+            if c in _FREE_TEXT or any(isinstance(row.get(c), dict | list) for row in self._table_rows)
+        ]
         fixed = sum(w for i, w in enumerate(natural) if i not in free) + 3 * len(natural)
         share = max(6, (console.width - fixed) // len(free)) if free else 0
         for index, column in enumerate(self.table_columns):
