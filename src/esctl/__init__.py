@@ -40,6 +40,12 @@ _EXPORTS: dict[str, str] = {
     "Projection": "esctl.projections.base",
     "DeclarativeProjection": "esctl.projections.base",
     "handles": "esctl.projections.base",
+    "SQLProjection": "esctl.projections.persisted",
+    "ReadModel": "esctl.projections.persisted",
+    "ProjectionRunner": "esctl.projections.runner",
+    "ProjectionRegistry": "esctl.projections.registry",
+    "register_projection": "esctl.projections.registry",
+    "default_projections": "esctl.projections.registry",
     "EsctlError": "esctl.errors",
     "UsageError": "esctl.errors",
     "InvalidInputError": "esctl.errors",
@@ -87,7 +93,11 @@ __all__ = [
     "Projection",
     "ProjectionError",
     "ProjectionNotFoundError",
+    "ProjectionRegistry",
+    "ProjectionRunner",
+    "ReadModel",
     "ReadOptions",
+    "SQLProjection",
     "SQLiteEventStore",
     "SchemaTooNewError",
     "StoredEvent",
@@ -97,10 +107,12 @@ __all__ = [
     "UsageError",
     "VerificationError",
     "__version__",
+    "default_projections",
     "default_registry",
     "get_current_tenant",
     "handles",
     "register_event",
+    "register_projection",
     "require_tenant",
     "set_current_tenant",
     "tenant_scope",
@@ -146,6 +158,9 @@ if TYPE_CHECKING:
     )
     from esctl.events import DomainEvent, EventStream, GenericEvent, StoredEvent, uuid7
     from esctl.projections.base import DeclarativeProjection, Projection, handles
+    from esctl.projections.persisted import ReadModel, SQLProjection
+    from esctl.projections.registry import ProjectionRegistry, default_projections, register_projection
+    from esctl.projections.runner import ProjectionRunner
     from esctl.registry import EventRegistry, default_registry, register_event
     from esctl.repository import AggregateRepository
     from esctl.store.base import AppendResult, EventStore, ExpectedVersion, ReadOptions
