@@ -421,6 +421,27 @@ def test_follow_keeps_applying_new_events_and_ctrl_c_exits_130_consistently(db: 
     assert assert_exactly_once(db) == 50
 
 
+def test_ctrl_c_during_a_rebuild_exits_130_and_leaves_the_read_model_in_use(db: Path) -> None:
+    append(db, ticks(1000))
+    assert esctl(db, "-q", "catch-up", "applied").returncode == 0
+    before = query(db, "SELECT * FROM applied ORDER BY event_id")
+    process = esctl_process(
+        db, "rebuild-projection", "applied", "--yes", "--batch-size", "20", env={"PTEST_DELAY": "0.002"}
+    )
+    try:
+        _wait_for(lambda: query(db, "SELECT COUNT(*) FROM applied__g1")[0][0] >= 40)  # it is filling fresh tables
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert "Interrupted; the read model in use is unchanged" in stderr
+    assert query(db, "SELECT * FROM applied ORDER BY event_id") == before
+    assert not table_exists(db, "applied__g1")  # the fresh table was dropped
+    assert (checkpoint(db, "applied"), statuses(db)["applied"]["generation"]) == (1000, 0)
+
+
 def test_messages_go_to_stderr_quietly_and_without_progress_bars_when_not_a_terminal(db: Path) -> None:
     append(db, ticks(50))
     loud = esctl(db, "rebuild-projection", "tenant-stats", "--yes")

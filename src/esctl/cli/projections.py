@@ -7,8 +7,8 @@ data on stdout in the shared ``--format``, progress and summaries on stderr.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from esctl.store.base import ReadOptions
     from esctl.store.sqlite import SQLiteEventStore
 
+T = TypeVar("T")
 PANEL = "Projections"
 
 projection_app = typer.Typer(
@@ -161,13 +162,9 @@ def catch_up(
     for name in names or ():
         registry.get(name)
     if follow:
-        try:
-            run(_follow(registry, names or None, interval, skip, batch_size))
-        except KeyboardInterrupt:
-            note("Interrupted; every checkpoint is at a committed batch.")
-            raise typer.Exit(130) from None
+        _run_interruptible(_follow(registry, names or None, interval, skip, batch_size), _CHECKPOINTS_SAFE)
         return
-    results = run(_catch_up(registry, names or None, skip, batch_size))
+    results = _run_interruptible(_catch_up(registry, names or None, skip, batch_size), _CHECKPOINTS_SAFE)
     for result in results:
         _report_catch_up(result)
     _fail_if_stopped(results)
@@ -276,7 +273,9 @@ def rebuild_projection(
         what = f"{names[0]}" if len(names) == 1 else f"{len(names)} projections"
         part = f" for tenant {tenant_id}" if tenant_id else ""
         typer.confirm(f"Rebuild {what}{part} from the first event?", abort=True, err=True)
-    run(_rebuild(registry, names, tenant_id, batch_size))
+    _run_interruptible(
+        _rebuild(registry, names, tenant_id, batch_size), "the read model in use is unchanged (or fully swapped)"
+    )
 
 
 async def _plan(registry: ProjectionRegistry, names: list[str], tenant_id: UUID | None) -> list[str]:
@@ -427,6 +426,18 @@ def _write_rows(rows: list[dict[str, Any]], fmt: OutputFormat, *, empty: str) ->
     writer = RowWriter(fmt, columns)
     writer.write(rows)
     writer.close(footer=None if rows else empty)
+
+
+_CHECKPOINTS_SAFE = "every checkpoint is at a committed batch"
+
+
+def _run_interruptible(coroutine: Coroutine[Any, Any, T], state: str) -> T:
+    """Run a long command; Ctrl-C ends it with exit code 130 and says what state it left."""
+    try:
+        return run(coroutine)
+    except KeyboardInterrupt:
+        note(f"Interrupted; {state}.")
+        raise typer.Exit(130) from None
 
 
 def _plural(count: int, noun: str) -> str:

@@ -249,10 +249,15 @@ class ProjectionRunner:
         Cancelling it (Ctrl-C) is safe at any moment: each batch commits whole or not at all.
         """
         stop = stop or asyncio.Event()
+        seen = -1
         while not stop.is_set():
-            results = await self.catch_up(names)
-            if on_results is not None:
-                on_results(results)
+            # A cheap read first: no write transaction while nothing was appended.
+            head = await self.store.get_global_position()
+            if head != seen:
+                results = await self.catch_up(names)
+                if on_results is not None:
+                    on_results(results)
+                seen = head
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
