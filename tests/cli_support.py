@@ -101,4 +101,5 @@ def error_lines(stderr: str) -> list[str]:
 def dumped(stdout: bytes | str) -> list[dict[str, Any]]:
     """Parse NDJSON output."""
     text = stdout.decode() if isinstance(stdout, bytes) else stdout
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    # split("\n"), not splitlines(): JSON strings may hold U+0085 or U+2028, which are not line ends here.
+    return [json.loads(line) for line in text.split("\n") if line.strip()]

@@ -271,6 +271,9 @@ async def _import(stream: IO[bytes], expected: Expected, strict: bool, batch_siz
     reader = EventReader(stream, strict=strict)
     progress = _BatchProgress() if batch_size is not None and settings.show_progress else None
     async with open_store(readonly=False) as store:
+        # Open (create, migrate) the store before reading: an unusable --db fails fast, and an
+        # empty input still leaves a store behind.
+        await store.get_global_position()
         try:
             return await import_events(
                 store,
