@@ -71,7 +71,7 @@ class SummaryFormat(enum.StrEnum):
 def append(
     file: Annotated[
         str | None,
-        typer.Argument(metavar="[FILE|-]", help="NDJSON or JSON-array file; '-' (or nothing, when piped) reads stdin."),
+        typer.Argument(metavar="FILE|-", help="NDJSON or JSON-array file; '-' (or nothing, when piped) reads stdin."),
     ] = None,
     event_type: Annotated[
         str | None, typer.Option("--type", metavar="EVENT_TYPE", help="Append one event of this type from flags.")
