@@ -224,16 +224,11 @@ class PersistedProjection(abc.ABC):
     def _table_rows(self, model: ReadModel, table: str, *, tenant: str | None) -> list[dict[str, Any]]:
         physical = model.table(table)
         columns = model.storage.table_columns(physical)
-        if not columns:
-            return []
-        where: str = ""
-        params: tuple[str, ...] = ()
-        if tenant is not None and self.tenant_column is not None:
-            where, params = f' WHERE "{self.tenant_column}" = ?', (tenant,)
-        order = ", ".join(str(i) for i in range(1, len(columns) + 1))
-        result = model.storage.execute(f'SELECT * FROM "{physical}"{where} ORDER BY {order}', params)
+        where = None if tenant is None or self.tenant_column is None else (self.tenant_column, tenant)
         label = {"table": table} if len(self.tables) > 1 else {}
-        return [{**label, **dict(zip(columns, row, strict=True))} for row in result]
+        return [
+            {**label, **dict(zip(columns, row, strict=True))} for row in model.storage.table_rows(physical, where=where)
+        ]
 
 
 def _ddl(projection: str, table: str, ddl: str | Sequence[str]) -> tuple[str, ...]:

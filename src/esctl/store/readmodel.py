@@ -269,6 +269,15 @@ class ProjectionStorage(abc.ABC):
         """
         raise self._no_sql()
 
+    def table_rows(self, table: str, *, where: tuple[str, Any] | None = None) -> list[Row]:
+        """Return every row of ``table`` (only those whose column ``where[0]`` equals ``where[1]``),
+        in a stable order (by each column in turn).
+
+        Raises:
+            UsageError: The store has no SQL read models.
+        """
+        raise self._no_sql()
+
     def drop_table(self, table: str) -> None:
         """Drop ``table`` (and its indexes) if it exists.
 

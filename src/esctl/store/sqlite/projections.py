@@ -242,6 +242,18 @@ class SQLiteProjectionStorage(ProjectionStorage):
         """Return ``table``'s column names (empty when it does not exist)."""
         return [str(row[1]) for row in self._conn.execute(f"PRAGMA table_info({_quote(table)})")]
 
+    def table_rows(self, table: str, *, where: tuple[str, Any] | None = None) -> list[Row]:
+        """Return ``table``'s rows (those with ``where[0] = where[1]`` if given), ordered by every column."""
+        count = len(self.table_columns(table))
+        if not count:
+            return []
+        order = ", ".join(str(i) for i in range(1, count + 1))
+        if where is None:
+            return self._conn.execute(f"SELECT * FROM {_quote(table)} ORDER BY {order}").fetchall()
+        column, value = where
+        sql = f"SELECT * FROM {_quote(table)} WHERE {_quote(column)} = ? ORDER BY {order}"
+        return self._conn.execute(sql, (value,)).fetchall()
+
     def drop_table(self, table: str) -> None:
         """Drop ``table`` and its indexes, if it exists."""
         self._conn.execute(f"DROP TABLE IF EXISTS {_quote(table)}")
