@@ -421,6 +421,19 @@ def test_follow_keeps_applying_new_events_and_ctrl_c_exits_130_consistently(db: 
     assert assert_exactly_once(db) == 50
 
 
+def test_replay_without_a_projection_prints_the_selected_events_with_a_running_count(db: Path) -> None:
+    append(db, ticks(30))
+    b = str(TENANTS[1])
+    result = esctl(db, "replay", "--tenant", b, "--from-position", "5", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    expected = [p for (p,) in query(db, "SELECT position FROM events WHERE tenant_id = ? AND position >= 5", (b,))]
+    assert [row["position"] for row in rows] == expected
+    assert [row["count"] for row in rows] == list(range(1, len(expected) + 1))
+    assert {row["tenant_id"] for row in rows} == {b}
+    assert not query(db, "SELECT * FROM projection_checkpoints")
+
+
 def test_ctrl_c_during_a_rebuild_exits_130_and_leaves_the_read_model_in_use(db: Path) -> None:
     append(db, ticks(1000))
     assert esctl(db, "-q", "catch-up", "applied").returncode == 0

@@ -23,7 +23,7 @@ from esctl.cli.filters import (
     UntilOption,
     parse_uuid,
 )
-from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format
+from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format, screenful
 from esctl.cli.runtime import load_app, note, open_store, run, settings
 
 if TYPE_CHECKING:
@@ -355,22 +355,34 @@ async def _replay_projection(name: str, options: ReadOptions) -> list[dict[str, 
 
 
 async def _replay_events(options: ReadOptions, fmt: OutputFormat) -> None:
+    import dataclasses
+
     from esctl import codec
 
+    table = fmt is OutputFormat.table
+    # A table shows a screenful (like `dump`); the data formats stream every event.
+    shown = screenful() if table and options.limit is None else options.limit
     count = 0
     writer = RowWriter(fmt, REPLAY_TABLE, table_columns=REPLAY_TABLE)
     async with open_store(readonly=True) as store:
-        async for lines in store.read_json_lines(options):
+        async for lines in store.read_json_lines(dataclasses.replace(options, limit=shown)):
             rows = []
             for line in lines:
                 count += 1
                 event = codec.loads(line)
-                if fmt is OutputFormat.table or fmt is OutputFormat.csv:
+                if table or fmt is OutputFormat.csv:
                     event["stream"] = f"{event['aggregate_type']}:{event['aggregate_id']}"
                     event["version"] = event["aggregate_version"]
                 rows.append({"count": count, **event})
             writer.write(rows)
-    writer.close(footer=f"{_plural(count, 'event')} replayed." if count else "No events match.")
+        total = await store.count_events(options) if table and shown is not None and count >= shown else count
+    if not count:
+        footer = "No events match."
+    elif total > count:
+        footer = f"{count:,} of {total:,} events shown; use --format ndjson for all of them."
+    else:
+        footer = f"{_plural(count, 'event')} replayed."
+    writer.close(footer=footer)
 
 
 @projection_app.command("show")
