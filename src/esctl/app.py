@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +38,8 @@ def configured_modules(cwd: Path) -> list[str]:
     path = cwd / "pyproject.toml"
     if not path.is_file():
         return []
+    import tomllib  # only when there is a file to read: it is not free to import
+
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:

@@ -13,7 +13,6 @@ a new one: give events both to make an import safe to re-run.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -369,6 +368,8 @@ def _bad_utf8(data: bytes) -> str | None:
 
 
 def _array_item_offsets(text: str) -> list[int]:
+    import json  # the standard library's decoder reports where each item ends; orjson does not
+
     decoder = json.JSONDecoder()
     offsets: list[int] = []
     position = _WHITESPACE.match(text, text.index("[") + 1)

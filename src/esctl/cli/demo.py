@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -52,6 +51,8 @@ async def _demo(seed: int, days: int, end: datetime | None) -> DemoSummary:
 
 
 def _print_next_steps(summary: DemoSummary) -> None:
+    import shlex
+
     db = "" if str(settings.db) == "events.db" else f" --db {shlex.quote(str(settings.db))}"
     acme = summary.tenants["acme"]
     if summary.appended:

@@ -7,7 +7,6 @@ default on a terminal, ``ndjson`` the default when stdout is piped.
 
 from __future__ import annotations
 
-import csv
 import enum
 import io
 import sys
@@ -152,6 +151,8 @@ class RowWriter:
         self._out.flush()
 
     def _write_csv(self, rows: list[list[str]]) -> None:
+        import csv
+
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerows(rows)
         self._out.write(text.getvalue().encode())
