@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from esctl.cli.runtime import stdout_is_terminal
+from esctl.cli.runtime import settings, stdout_is_terminal
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,10 +52,16 @@ def resolve_format(chosen: OutputFormat | None) -> OutputFormat:
 
 def table_console() -> Console:
     """Return a rich console on stdout for tables: the terminal's width, or 160 columns when a
-    table is written to a pipe or file (``--format table | less -S``)."""
+    table is written to a pipe or file (``--format table | less -S``); no colour with ``-q``
+    (rich itself drops colour when stdout is not a terminal, and honours ``NO_COLOR``)."""
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 160)
+    return Console(
+        file=sys.stdout,
+        highlight=False,
+        color_system=None if settings.quiet else "auto",
+        width=None if sys.stdout.isatty() else 160,
+    )
 
 
 def plural(count: int, noun: str) -> str:

@@ -47,7 +47,7 @@ class Settings:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=True, highlight=False)
+            self._console = Console(stderr=True, highlight=False, color_system=None if self.quiet else "auto")
         return self._console
 
     @property
