@@ -33,7 +33,9 @@ from esctl.cli.output import FormatOption, OutputFormat, RowWriter, plural, reso
 from esctl.cli.runtime import load_app, note, open_store, run, settings
 
 if TYPE_CHECKING:
-    from esctl.ingest import ImportResult
+    from collections.abc import Iterable, Iterator
+
+    from esctl.ingest import ImportResult, InputEvent
     from esctl.store.base import Expected, ReadOptions
     from esctl.store.sqlite import SQLiteEventStore
 
@@ -269,7 +271,7 @@ async def _import(stream: IO[bytes], expected: Expected, strict: bool, batch_siz
     from esctl.ingest import EventReader, import_events
 
     reader = EventReader(stream, strict=strict)
-    progress = _BatchProgress() if batch_size is not None and settings.show_progress else None
+    progress = _Progress() if settings.show_progress else None
     async with open_store(readonly=False) as store:
         # Open (create, migrate) the store before reading: an unusable --db fails fast, and an
         # empty input still leaves a store behind.
@@ -277,28 +279,40 @@ async def _import(stream: IO[bytes], expected: Expected, strict: bool, batch_siz
         try:
             return await import_events(
                 store,
-                reader,
+                reader if progress is None else progress.counting(reader),
                 expected_version=expected,
                 batch_size=batch_size,
                 locate=reader.line_of,
-                on_batch=progress.update if progress is not None else None,
+                on_batch=None if progress is None else progress.appended,
             )
         finally:
             if progress is not None:
                 progress.stop()
 
 
-class _BatchProgress:
-    """A live line on stderr while a chunked import runs (only on a terminal, never with -q)."""
+class _Progress:
+    """A live line on stderr while an import runs (only on a terminal, never with -q)."""
+
+    EVERY = 5000
 
     def __init__(self) -> None:
         from rich.status import Status
 
-        self._status = Status("Appending…", console=settings.console)
+        self._read = 0
+        self._appended = ""
+        self._status = Status("Reading…", console=settings.console)
         self._status.start()
 
-    def update(self, totals: ImportResult) -> None:
-        self._status.update(f"Appended {totals.appended:,} events in {totals.batches:,} batches…")
+    def counting(self, events: Iterable[InputEvent]) -> Iterator[InputEvent]:
+        for item in events:
+            self._read += 1
+            if self._read % self.EVERY == 0:
+                self._status.update(f"Read {self._read:,} events{self._appended}…")
+            yield item
+
+    def appended(self, totals: ImportResult) -> None:
+        self._appended = f", appended {totals.appended:,} in {totals.batches:,} batches"
+        self._status.update(f"Read {self._read:,} events{self._appended}…")
 
     def stop(self) -> None:
         self._status.stop()
