@@ -135,7 +135,7 @@ def append(
 
         esctl append events.ndjson
         esctl dump --tenant 00000000-0000-4000-8000-00000000000a | esctl --db copy.db append -
-        esctl append --type OrderPlaced --aggregate-type Order --data '{"total_cents": 1200}'
+        esctl append --type NoteAdded --aggregate-type Note --data '{"text": "hello"}'
         esctl append big.ndjson --batch-size 10000 --format json
     """
     expected = _parse_expected(expected_version)
