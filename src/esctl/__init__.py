@@ -46,6 +46,10 @@ _EXPORTS: dict[str, str] = {
     "ProjectionRegistry": "esctl.projections.registry",
     "register_projection": "esctl.projections.registry",
     "default_projections": "esctl.projections.registry",
+    "EventReader": "esctl.ingest",
+    "ImportResult": "esctl.ingest",
+    "import_events": "esctl.ingest",
+    "load_app": "esctl.app",
     "EsctlError": "esctl.errors",
     "UsageError": "esctl.errors",
     "InvalidInputError": "esctl.errors",
@@ -79,12 +83,14 @@ __all__ = [
     "DomainEvent",
     "DuplicateEventError",
     "EsctlError",
+    "EventReader",
     "EventRegistrationError",
     "EventRegistry",
     "EventStore",
     "EventStream",
     "ExpectedVersion",
     "GenericEvent",
+    "ImportResult",
     "InMemoryEventBus",
     "InMemoryEventStore",
     "InvalidInputError",
@@ -111,6 +117,8 @@ __all__ = [
     "default_registry",
     "get_current_tenant",
     "handles",
+    "import_events",
+    "load_app",
     "register_event",
     "register_projection",
     "require_tenant",
@@ -135,6 +143,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from esctl.aggregates import AggregateRoot
+    from esctl.app import load_app
     from esctl.bus import InMemoryEventBus
     from esctl.errors import (
         AggregateNotFoundError,
@@ -157,6 +166,7 @@ if TYPE_CHECKING:
         VerificationError,
     )
     from esctl.events import DomainEvent, EventStream, GenericEvent, StoredEvent, uuid7
+    from esctl.ingest import EventReader, ImportResult, import_events
     from esctl.projections.base import DeclarativeProjection, Projection, handles
     from esctl.projections.persisted import ReadModel, SQLProjection
     from esctl.projections.registry import ProjectionRegistry, default_projections, register_projection
