@@ -9,6 +9,7 @@ fields and the payload fields side by side in one object. A dump line adds ``pos
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +19,7 @@ from pydantic import ValidationError
 from esctl.errors import EsctlError, InvalidInputError
 from esctl.events import ENVELOPE_FIELDS, RESERVED_FIELDS, DomainEvent, GenericEvent, StoredEvent, stream_id
 from esctl.registry import EventRegistry, default_registry
-from esctl.timeutil import format_micros, from_micros, to_micros
+from esctl.timeutil import EPOCH, format_micros, from_micros
 
 ROW_COLUMNS: tuple[str, ...] = (
     "position",
@@ -46,6 +47,7 @@ Row = tuple[Any, ...]
 _ENVELOPE = set(ENVELOPE_FIELDS)
 _REQUIRED = ("event_type", "aggregate_id", "aggregate_type")
 _EMPTY_OBJECT = b"{}"
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class EventDecodeError(EsctlError):
@@ -87,6 +89,7 @@ def events_to_rows(events: Sequence[DomainEvent], stored_at: int) -> list[Row]:
     tenant_ids = _uuid_texts([e.tenant_id for e in events])
     correlation_ids = _uuid_texts([e.correlation_id for e in events])
     causation_ids = _uuid_texts([e.causation_id for e in events])
+    epoch, microsecond = EPOCH, _MICROSECOND  # ``to_micros``, inlined: this loop is per event
     return [
         (
             event_ids[index],
@@ -96,22 +99,20 @@ def events_to_rows(events: Sequence[DomainEvent], stored_at: int) -> list[Row]:
             aggregate_ids[index],
             event.aggregate_version,
             tenant_ids[index],
-            to_micros(event.occurred_at),
+            (event.occurred_at - epoch) // microsecond,
             stored_at,
             correlation_ids[index],
             causation_ids[index],
             event.actor_id,
             # The serializer ``model_dump_json`` calls, without its bytes -> str -> bytes trip.
             event.__pydantic_serializer__.to_json(event, exclude=_ENVELOPE),
-            _metadata_bytes(event.metadata),
+            _metadata_bytes(event.metadata) if event.metadata else _EMPTY_OBJECT,
         )
         for index, event in enumerate(events)
     ]
 
 
 def _metadata_bytes(metadata: dict[str, Any]) -> bytes:
-    if not metadata:
-        return _EMPTY_OBJECT
     try:
         return _detached(orjson.dumps(metadata))
     except TypeError as error:
@@ -200,9 +201,42 @@ def row_to_stored_event(row: Row, registry: EventRegistry | None = None) -> Stor
     Raises:
         EventDecodeError: The row does not validate against its registered class.
     """
-    data = row_to_dict(row)
-    position = data.pop("position")
-    data.pop("stored_at")
+    (
+        position,
+        event_id,
+        event_type,
+        event_version,
+        aggregate_type,
+        aggregate_id,
+        aggregate_version,
+        tenant_id,
+        occurred_at,
+        stored_at,
+        correlation_id,
+        causation_id,
+        actor_id,
+        payload,
+        metadata,
+    ) = row
+    registry = registry if registry is not None else default_registry
+    # The event's JSON form, as ``row_to_dict`` makes it, except that ``occurred_at`` is handed
+    # over as a datetime rather than formatted and parsed again (a third of the work per row),
+    # unless upcasters will see it: they get the JSON form, text.
+    data: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "event_version": event_version,
+        "occurred_at": format_micros(occurred_at) if registry.has_upcasters(event_type) else from_micros(occurred_at),
+        "aggregate_id": aggregate_id,
+        "aggregate_type": aggregate_type,
+        "aggregate_version": aggregate_version,
+        "tenant_id": tenant_id,
+        "actor_id": actor_id,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "metadata": orjson.loads(metadata),
+    }
+    data.update(orjson.loads(payload))
     try:
         event = build_event(data, registry)
     except (InvalidInputError, ValidationError) as error:
@@ -212,10 +246,10 @@ def row_to_stored_event(row: Row, registry: EventRegistry | None = None) -> Stor
         ) from None
     return StoredEvent(
         event=event,
-        stream_id=stream_id(row[4], row[5]),
-        stream_position=row[6],
+        stream_id=stream_id(aggregate_type, aggregate_id),
+        stream_position=aggregate_version,
         global_position=position,
-        stored_at=from_micros(row[9]),
+        stored_at=from_micros(stored_at),
     )
 
 

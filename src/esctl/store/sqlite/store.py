@@ -317,9 +317,7 @@ def _write(
     registry: EventRegistry,
     optimistic: bool,
 ) -> AppendResult:
-    # Deduplicated by the id's integer: hashing a UUID runs Python code, hashing an int does not.
-    streams = {(e.aggregate_type, e.aggregate_id.int): (e.aggregate_type, e.aggregate_id) for e in events}
-    heads = _heads(conn, streams.values())
+    heads = _heads(conn, _streams(events))
     plan = None
     if optimistic:
         try:
@@ -354,6 +352,14 @@ def _write(
         last_position=last,
         stream_versions=plan.stream_versions,
     )
+
+
+def _streams(events: list[DomainEvent]) -> Iterable[StreamKey]:
+    first = events[0]
+    if all(e.aggregate_id is first.aggregate_id and e.aggregate_type == first.aggregate_type for e in events):
+        return [(first.aggregate_type, first.aggregate_id)]  # one stream: the usual append
+    # Deduplicated by the id's integer: hashing a UUID runs Python code, hashing an int does not.
+    return {(e.aggregate_type, e.aggregate_id.int): (e.aggregate_type, e.aggregate_id) for e in events}.values()
 
 
 def _heads(conn: sqlite3.Connection, keys: Iterable[StreamKey]) -> dict[StreamKey, StreamHead]:
