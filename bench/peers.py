@@ -8,14 +8,13 @@
   own ``DomainEvent`` classes built from the same JSON before timing (as esctl's are).
 
 Each ``prepare_*`` returns ``None`` when the package is not installed, else a function that
-appends everything into a fresh database at the path it is given and returns the wall seconds.
+appends everything into a fresh database at the path it is given and returns its time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,8 +22,9 @@ from uuid import UUID
 
 import orjson
 import workload
+from timing import Sample, Stopwatch
 
-Runner = Callable[[Path], float]
+Runner = Callable[[Path], Sample]
 
 
 def prepare_eventsourcing(batches: list[list[dict[str, Any]]]) -> Runner | None:
@@ -51,10 +51,10 @@ def prepare_eventsourcing(batches: list[list[dict[str, Any]]]) -> Runner | None:
         try:
             recorder = SQLiteApplicationRecorder(datastore)
             recorder.create_table()
-            start = time.perf_counter()
-            for batch in stored:
-                recorder.insert_events(batch)
-            return time.perf_counter() - start
+            with Stopwatch() as watch:
+                for batch in stored:
+                    recorder.insert_events(batch)
+            return watch.sample
         finally:
             datastore.close()
 
@@ -83,18 +83,18 @@ def prepare_eventsource(batches: list[list[dict[str, Any]]]) -> Runner | None:
         for batch in batches
     ]
 
-    async def append_all(path: Path) -> float:
+    async def append_all(path: Path) -> Sample:
         store = SQLiteEventStore(str(path))
         try:
             await store.current_position()  # connect and create the schema before timing
-            start = time.perf_counter()
-            for stream, events, expected in prepared:
-                await store.append(stream, events, expected)
-            return time.perf_counter() - start
+            with Stopwatch() as watch:
+                for stream, events, expected in prepared:
+                    await store.append(stream, events, expected)
+            return watch.sample
         finally:
             await store.close()
 
-    def run(path: Path) -> float:
+    def run(path: Path) -> Sample:
         return asyncio.run(append_all(path))
 
     return run

@@ -38,7 +38,7 @@ import orjson  # noqa: E402
 import peers  # noqa: E402
 import timing  # noqa: E402
 import workload  # noqa: E402
-from timing import CommandFailed, fresh, median, run_command, time_call  # noqa: E402
+from timing import CommandFailed, Sample, Stopwatch, fresh, median, run_command, time_call  # noqa: E402
 
 BULK = "bulk append (CLI)"
 LIBRARY = "library append, batches of 100"
@@ -179,13 +179,36 @@ def count_events(db: Path) -> int:
         conn.close()
 
 
-def alternate(reps: int, *functions: Callable[[], float]) -> list[float]:
-    """Run the functions in turn ``reps`` times; return each one's median seconds."""
-    samples: list[list[float]] = [[] for _ in functions]
+def alternate(reps: int, *functions: Callable[[], Sample]) -> list[Sample]:
+    """Run the functions in turn ``reps`` times; return each one's median wall and median CPU time."""
+    samples: list[list[Sample]] = [[] for _ in functions]
     for _ in range(reps):
         for index, function in enumerate(functions):
             samples[index].append(function())
-    return [median(s) for s in samples]
+    return [Sample(median([x.wall for x in runs]), median([x.cpu for x in runs])) for runs in samples]
+
+
+def throughput(name: str, events: int, esctl: Sample, baseline: Sample, note: str = "") -> Row:
+    """A row whose ratio is esctl's throughput over the baseline's (the baseline's time over esctl's)."""
+    cpu = f"CPU ratio {baseline.cpu / esctl.cpu:.2f}"
+    return Row.measured(
+        name,
+        rate(events, esctl.wall),
+        rate(events, baseline.wall),
+        baseline.wall / esctl.wall,
+        f"{note}; {cpu}" if note else cpu,
+    )
+
+
+def wall_time(name: str, esctl: Sample, baseline: Sample) -> Row:
+    """A row whose ratio is esctl's wall time over the baseline's."""
+    return Row.measured(
+        name,
+        millis(esctl.wall),
+        millis(baseline.wall),
+        esctl.wall / baseline.wall,
+        f"CPU ratio {esctl.cpu / baseline.cpu:.2f}",
+    )
 
 
 def not_available(name: str, what: str) -> Row:
@@ -195,21 +218,23 @@ def not_available(name: str, what: str) -> Row:
 # -- the measurements -------------------------------------------------------------------------
 
 
-def raw_bulk_insert(db: Path, rows: list[tuple[Any, ...]]) -> float:
+def raw_bulk_insert(db: Path, rows: list[tuple[Any, ...]]) -> Sample:
     conn = sqlite3.connect(fresh(db), isolation_level=None)
     try:
         workload.create_schema(conn)
         insert = workload.insert_statement()
-        start = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(insert, rows)
-        conn.execute("COMMIT")
-        return time.perf_counter() - start
+
+        def insert_all() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(insert, rows)
+            conn.execute("COMMIT")
+
+        return time_call(insert_all)
     finally:
         conn.close()
 
 
-def raw_batches(db: Path, batches: list[list[tuple[Any, ...]]]) -> float:
+def raw_batches(db: Path, batches: list[list[tuple[Any, ...]]]) -> Sample:
     conn = sqlite3.connect(fresh(db), isolation_level=None)
     try:
         workload.create_schema(conn)
@@ -226,18 +251,20 @@ def raw_batches(db: Path, batches: list[list[tuple[Any, ...]]]) -> float:
         conn.close()
 
 
-def library_append(db: Path, batches: list[list[Any]], registry: Any) -> float:
+def library_append(db: Path, batches: list[list[Any]], registry: Any) -> Sample:
     from esctl.store.sqlite import SQLiteEventStore
 
-    async def append_all() -> float:
+    async def append_all() -> Sample:
         store = SQLiteEventStore(fresh(db), registry=registry)
         try:
             await store.get_global_position()  # open and migrate before timing
-            start = time.perf_counter()
-            for events in batches:
-                first = events[0]
-                await store.append_events(first.aggregate_id, first.aggregate_type, events, first.aggregate_version - 1)
-            return time.perf_counter() - start
+            with Stopwatch() as watch:
+                for events in batches:
+                    first = events[0]
+                    await store.append_events(
+                        first.aggregate_id, first.aggregate_type, events, first.aggregate_version - 1
+                    )
+            return watch.sample
         finally:
             await store.close()
 
@@ -251,18 +278,18 @@ def measure_bulk(s: Settings, esctl: Esctl, ndjson: Path, rows: list[tuple[Any, 
     db = s.workdir / "bulk.db"
     raw_db = s.workdir / "bulk-raw.db"
 
-    def run_esctl() -> float:
+    def run_esctl() -> Sample:
         fresh(db)
         if esctl.has("init"):
             run_command(esctl.command(db, "init"))
-        seconds = run_command(esctl.command(db, "append", str(ndjson)))
+        sample = run_command(esctl.command(db, "append", str(ndjson)))
         stored = count_events(db)
         if stored != s.n:
             raise CommandFailed(f"esctl append stored {stored} events, expected {s.n}")
-        return seconds
+        return sample
 
     esctl_s, raw_s = alternate(s.reps, run_esctl, lambda: raw_bulk_insert(raw_db, rows))
-    return Row.measured(BULK, rate(s.n, esctl_s), rate(s.n, raw_s), raw_s / esctl_s, "start-up included")
+    return throughput(BULK, s.n, esctl_s, raw_s, "start-up included")
 
 
 def measure_library(s: Settings, model_batches: list[list[Any]], registry: Any, row_batches: list[list[Any]]) -> Row:
@@ -273,7 +300,7 @@ def measure_library(s: Settings, model_batches: list[list[Any]], registry: Any, 
         lambda: library_append(db, model_batches, registry),
         lambda: raw_batches(raw_db, row_batches),
     )
-    return Row.measured(LIBRARY, rate(s.n, esctl_s), rate(s.n, raw_s), raw_s / esctl_s)
+    return throughput(LIBRARY, s.n, esctl_s, raw_s)
 
 
 def measure_dump(
@@ -296,7 +323,7 @@ def measure_dump(
         esctl_lines = outputs[0].count(b"\n")
         note += f"; OUTPUT DIFFERS from the raw loop ({esctl_lines:,} lines)"
     esctl_s, raw_s = alternate(s.reps, lambda: run_command(esctl_cmd), lambda: run_command(raw_cmd))
-    return Row.measured(name, rate(lines, esctl_s), rate(lines, raw_s), raw_s / esctl_s, note)
+    return throughput(name, lines, esctl_s, raw_s, note)
 
 
 def measure_rebuild(s: Settings, esctl: Esctl, db: Path) -> Row:
@@ -305,7 +332,7 @@ def measure_rebuild(s: Settings, esctl: Esctl, db: Path) -> Row:
     esctl_cmd = esctl.command(db, "rebuild-projection", "tenant-stats", "--yes")
     raw_cmd = [sys.executable, str(HERE / "raw_loops.py"), "tenant-stats", str(db)]
     esctl_s, raw_s = alternate(s.reps, lambda: run_command(esctl_cmd), lambda: run_command(raw_cmd))
-    return Row.measured(REBUILD, rate(s.n, esctl_s), rate(s.n, raw_s), raw_s / esctl_s)
+    return throughput(REBUILD, s.n, esctl_s, raw_s)
 
 
 def measure_version(s: Settings, esctl: Esctl) -> Row:
@@ -315,7 +342,7 @@ def measure_version(s: Settings, esctl: Esctl) -> Row:
     esctl_s, typer_s = alternate(
         s.startup_reps, lambda: run_command([str(esctl.executable), "--version"]), lambda: run_command(typer_cmd)
     )
-    return Row.measured(VERSION, millis(esctl_s), millis(typer_s), esctl_s / typer_s)
+    return wall_time(VERSION, esctl_s, typer_s)
 
 
 def measure_one_event(s: Settings, esctl: Esctl, template: dict[str, Any]) -> Row:
@@ -339,12 +366,12 @@ def measure_one_event(s: Settings, esctl: Esctl, template: dict[str, Any]) -> Ro
     run_command(esctl.command(db, "append", str(one_file())))  # creates the store, untimed
     typer_cmd = [sys.executable, "-c", "import typer"]
 
-    def run_esctl() -> float:
+    def run_esctl() -> Sample:
         path = one_file()
         return run_command(esctl.command(db, "append", str(path)))
 
     esctl_s, typer_s = alternate(s.startup_reps, run_esctl, lambda: run_command(typer_cmd))
-    return Row.measured(ONE_EVENT, millis(esctl_s), millis(typer_s), esctl_s / typer_s)
+    return wall_time(ONE_EVENT, esctl_s, typer_s)
 
 
 def measure_rss(s: Settings, esctl: Esctl, small: Path, large: Path | None) -> list[Row]:
@@ -390,15 +417,13 @@ def measure_peers(
     }
     if available:
         db = s.workdir / "peer-esctl.db"
-        functions: list[Callable[[], float]] = [lambda: library_append(db, model_batches[:count], registry)]
+        functions: list[Callable[[], Sample]] = [lambda: library_append(db, model_batches[:count], registry)]
         for runner in available.values():
             path = s.workdir / f"peer-{len(functions)}.db"
             functions.append(lambda runner=runner, path=path: runner(fresh(path)))
         medians = alternate(s.reps, *functions)
-        for (name, _), peer_s in zip(available.items(), medians[1:], strict=True):
-            rows[name] = Row.measured(
-                name, rate(events, medians[0]), rate(events, peer_s), peer_s / medians[0], f"{events:,} events"
-            )
+        for name, peer in zip(available, medians[1:], strict=True):
+            rows[name] = throughput(name, events, medians[0], peer, f"{events:,} events")
     return [rows[VS_EVENTSOURCING], rows[VS_EVENTSOURCE]]
 
 
@@ -445,7 +470,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000, help="events in the history (default 100,000)")
     parser.add_argument("--seed", type=int, default=42, help="seed of the history (default 42)")
-    parser.add_argument("--reps", type=int, help="repetitions per figure (default 3, --quick 1)")
+    parser.add_argument("--reps", type=int, help="repetitions per figure (default 5, --quick 1)")
     parser.add_argument("--startup-reps", type=int, help="repetitions of the start-up figures (default 15, --quick 2)")
     parser.add_argument("--peer-events", type=int, default=20_000, help="events the peers append (default 20,000)")
     parser.add_argument("--quick", action="store_true", help="one repetition each: a smoke run, not a measurement")
@@ -464,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = Settings(
         n=args.n,
         seed=args.seed,
-        reps=args.reps or (1 if args.quick else 3),
+        reps=args.reps or (1 if args.quick else 5),
         startup_reps=args.startup_reps or (2 if args.quick else 15),
         peer_events=min(args.peer_events, args.n),
         memory=args.memory,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -17,16 +19,45 @@ class CommandFailed(Exception):
     """A measured command exited non-zero; the message is the tail of its stderr."""
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One timed run: wall seconds, and CPU seconds (this process's threads plus its children).
+
+    The CPU figure is a cross-check on a busy machine: other jobs stretch wall time but barely
+    change the CPU a run needs.
+    """
+
+    wall: float
+    cpu: float
+
+
+class Stopwatch:
+    """Wall and CPU time of a stretch of code, children included: ``with Stopwatch() as w: ...``."""
+
+    def __enter__(self) -> Stopwatch:
+        self._cpu = _cpu_now()
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sample = Sample(time.perf_counter() - self._wall, _cpu_now() - self._cpu)
+
+
+def _cpu_now() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def time_call(function: Callable[[], Any]) -> float:
-    """Wall seconds of one call, after a full garbage collection (so no earlier garbage is billed)."""
+def time_call(function: Callable[[], Any]) -> Sample:
+    """Time one call, after a full garbage collection (so no earlier garbage is billed)."""
     gc.collect()
-    start = time.perf_counter()
-    function()
-    return time.perf_counter() - start
+    with Stopwatch() as watch:
+        function()
+    return watch.sample
 
 
 def run_command(
@@ -34,19 +65,18 @@ def run_command(
     *,
     stdout: int | IO[Any] | None = subprocess.DEVNULL,
     env: dict[str, str] | None = None,
-) -> float:
-    """Run a command; return its wall seconds (start-up included).
+) -> Sample:
+    """Run a command; return its wall and CPU time (start-up included).
 
     Raises:
         CommandFailed: It exited non-zero.
     """
-    start = time.perf_counter()
-    done = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, env=env, check=False)
-    elapsed = time.perf_counter() - start
+    with Stopwatch() as watch:
+        done = subprocess.run(command, stdout=stdout, stderr=subprocess.PIPE, env=env, check=False)
     if done.returncode != 0:
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
         raise CommandFailed(f"exit {done.returncode}: {' | '.join(tail) or '(no stderr)'}")
-    return elapsed
+    return watch.sample
 
 
 _RSS_WRAPPER = """
