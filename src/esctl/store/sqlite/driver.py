@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -71,16 +72,33 @@ def open_connection(path: Path, *, readonly: bool, busy_timeout: float) -> sqlit
     return conn
 
 
-def configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
+def configure(conn: sqlite3.Connection, *, readonly: bool, busy_timeout: float = 5.0) -> None:
     """Apply the pragmas esctl relies on: WAL, NORMAL sync (durable across process crashes)."""
     if readonly:
         conn.execute("PRAGMA query_only = ON")
         conn.execute("PRAGMA schema_version").fetchone()  # fails here on a file that is not SQLite
         return
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-    if mode is None or str(mode[0]).lower() != "wal":
+    mode = _switch_to_wal(conn, busy_timeout)
+    if mode != "wal":
         raise DatabaseUnusableError(f"cannot switch the database to WAL mode (got {mode})")
     conn.execute("PRAGMA synchronous = NORMAL")
+
+
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout: float) -> str:
+    # Switching the journal mode needs an exclusive lock, and SQLite answers "database is
+    # locked" at once, without its busy handler, when another process holds the file (several
+    # processes opening a new file together). So wait here as the busy timeout would.
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        current = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        if current == "wal":
+            return current
+        try:
+            return str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.01)
 
 
 class Worker:
@@ -120,7 +138,7 @@ class Worker:
             if self._conn is None:
                 conn = open_connection(self.path, readonly=self.readonly, busy_timeout=self._busy_timeout)
                 try:
-                    configure(conn, readonly=self.readonly)
+                    configure(conn, readonly=self.readonly, busy_timeout=self._busy_timeout)
                     self._setup(conn)
                 except BaseException:
                     conn.close()

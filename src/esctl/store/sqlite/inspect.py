@@ -15,7 +15,8 @@ from esctl.registry import EventRegistry
 from esctl.store.base import ReadOptions
 from esctl.store.inspection import MICROS_PER_DAY, Finding, StoreStats, StreamInfo, TenantInfo, build_stats
 from esctl.store.sqlite import schema
-from esctl.timeutil import from_micros, to_micros
+from esctl.store.sqlite.filters import where_clause
+from esctl.timeutil import from_micros
 
 PAGE = 1000
 """Rows per round trip for the paged walks (streams, verify)."""
@@ -26,42 +27,6 @@ _DAY = f"((occurred_at - ((occurred_at % {MICROS_PER_DAY}) + {MICROS_PER_DAY}) %
 
 def _uuid(text: str | None) -> UUID | None:
     return None if text is None else UUID(text)
-
-
-def where_clause(options: ReadOptions | None) -> tuple[str, list[object]]:
-    """Return the ``WHERE`` condition (never empty) and parameters for ``options``' filters.
-
-    ``limit`` is not part of it.
-    """
-    options = options or ReadOptions()
-    clauses: list[str] = ["1"]
-    params: list[object] = []
-    if options.from_position is not None:
-        clauses.append("position >= ?")
-        params.append(options.from_position)
-    if options.to_position is not None:
-        clauses.append("position <= ?")
-        params.append(options.to_position)
-    tenants = options.tenants
-    if tenants:
-        clauses.append(f"tenant_id IN ({', '.join('?' * len(tenants))})")
-        params.extend(str(t) for t in tenants)
-    if options.aggregate_type is not None:
-        clauses.append("aggregate_type = ?")
-        params.append(options.aggregate_type)
-    if options.aggregate_id is not None:
-        clauses.append("aggregate_id = ?")
-        params.append(str(options.aggregate_id))
-    if options.event_types:
-        clauses.append(f"event_type IN ({', '.join('?' * len(options.event_types))})")
-        params.extend(options.event_types)
-    if options.from_timestamp is not None:
-        clauses.append("occurred_at >= ?")
-        params.append(to_micros(options.from_timestamp))
-    if options.to_timestamp is not None:
-        clauses.append("occurred_at < ?")
-        params.append(to_micros(options.to_timestamp))
-    return " AND ".join(clauses), params
 
 
 def count_events(conn: sqlite3.Connection, options: ReadOptions | None) -> int:

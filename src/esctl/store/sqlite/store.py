@@ -26,6 +26,7 @@ from esctl.store.base import (
 from esctl.store.readmodel import ProjectionStorage
 from esctl.store.sqlite import schema
 from esctl.store.sqlite.driver import Worker, in_transaction
+from esctl.store.sqlite.filters import where_clause, window_positions
 from esctl.store.sqlite.projections import run_projection_work, scratch_storage
 from esctl.timeutil import to_micros
 
@@ -136,9 +137,7 @@ class SQLiteEventStore(EventStore):
         position read at the start, so the read is a consistent snapshot of an append-only log.
         """
         options = options or ReadOptions()
-        head = await self._worker.run(_global_position)
-        upper = head if options.to_position is None else min(head, options.to_position)
-        after = max((options.from_position or 1) - 1, 0)
+        after, upper = await self._worker.run(_bounds, options)
         remaining = options.limit
         while after < upper and (remaining is None or remaining > 0):
             size = READ_BATCH if remaining is None else min(READ_BATCH, remaining)
@@ -393,41 +392,27 @@ def _event_exists(conn: sqlite3.Connection, event_id: str) -> bool:
 
 
 def _select(options: ReadOptions, after: int, upper: int, size: int) -> tuple[str, list[object]]:
-    # The planner has no statistics, so the query picks the index itself: a column written
-    # ``+col`` cannot use an index. A stream read (aggregate_id given) goes through the stream's
-    # unique index, not through a wider one that merely avoids sorting; a list of values (IN)
-    # never drives an index, which would return rows out of position order and make SQLite
-    # sort every remaining match again for each page (quadratic, and memory grows with it).
-    aside = "+" if options.aggregate_id is not None else ""
-    clauses = ["position > ?", "position <= ?"]
-    params: list[object] = [after, upper]
-    tenants = options.tenants
-    if len(tenants) == 1:
-        clauses.append(f"{aside}tenant_id = ?")
-        params.append(str(tenants[0]))
-    elif tenants:
-        clauses.append(f"+tenant_id IN ({', '.join('?' * len(tenants))})")
-        params.extend(str(t) for t in tenants)
-    if options.aggregate_type is not None:
-        clauses.append(f"{aside}aggregate_type = ?")
-        params.append(options.aggregate_type)
-    if options.aggregate_id is not None:
-        clauses.append("aggregate_id = ?")
-        params.append(str(options.aggregate_id))
-    if len(options.event_types) == 1:
-        clauses.append(f"{aside}event_type = ?")
-        params.append(options.event_types[0])
-    elif options.event_types:
-        clauses.append(f"+event_type IN ({', '.join('?' * len(options.event_types))})")
-        params.extend(options.event_types)
-    if options.from_timestamp is not None:
-        clauses.append("occurred_at >= ?")
-        params.append(to_micros(options.from_timestamp))
-    if options.to_timestamp is not None:
-        clauses.append("occurred_at < ?")
-        params.append(to_micros(options.to_timestamp))
-    sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(clauses)} ORDER BY position LIMIT {int(size)}"
-    return sql, params
+    where, params = where_clause(options, ordered=True)
+    sql = (
+        f"SELECT {_COLUMNS} FROM events WHERE position > ? AND position <= ? AND {where}"
+        f" ORDER BY position LIMIT {int(size)}"
+    )
+    return sql, [after, upper, *params]
+
+
+def _bounds(conn: sqlite3.Connection, options: ReadOptions) -> tuple[int, int]:
+    """Return ``(after, upper)``: the read's position range, as narrow as the filters allow."""
+    after = max((options.from_position or 1) - 1, 0)
+    upper = _global_position(conn)
+    if options.to_position is not None:
+        upper = min(upper, options.to_position)
+    timed = options.from_timestamp is not None or options.to_timestamp is not None
+    if timed and len(options.tenants) == 1 and options.aggregate_id is None:
+        window = window_positions(conn, options)
+        if window is None:
+            return after, after
+        after, upper = max(after, window[0] - 1), min(upper, window[1])
+    return after, upper
 
 
 def _fetch_page(
