@@ -8,8 +8,9 @@ fields and the payload fields side by side in one object. A dump line adds ``pos
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -44,6 +45,14 @@ INSERT_COLUMNS: tuple[str, ...] = tuple(c for c in ROW_COLUMNS if c != "position
 """The columns an insert writes (the store assigns ``position``)."""
 
 Row = tuple[Any, ...]
+InsertRow = list[Any]
+"""An insert row: the values of ``INSERT_COLUMNS``, in that order."""
+
+STORED_AT = INSERT_COLUMNS.index("stored_at")
+"""Where ``stored_at`` sits in an insert row (``None`` until the store fills it in)."""
+AGGREGATE_VERSION = INSERT_COLUMNS.index("aggregate_version")
+"""Where ``aggregate_version`` sits in an insert row (``None`` when the store is to assign it)."""
+
 _ENVELOPE = set(ENVELOPE_FIELDS)
 _REQUIRED = ("event_type", "aggregate_id", "aggregate_type")
 _EMPTY_OBJECT = b"{}"
@@ -66,7 +75,7 @@ def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
 
 
-def event_to_row(event: DomainEvent, stored_at: int) -> Row:
+def event_to_row(event: DomainEvent, stored_at: int) -> InsertRow:
     """Return the insert row (``INSERT_COLUMNS`` order) for ``event`` stored at ``stored_at`` µs.
 
     Raises:
@@ -75,7 +84,7 @@ def event_to_row(event: DomainEvent, stored_at: int) -> Row:
     return events_to_rows([event], stored_at)[0]
 
 
-def events_to_rows(events: Sequence[DomainEvent], stored_at: int) -> list[Row]:
+def events_to_rows(events: Sequence[DomainEvent], stored_at: int) -> list[InsertRow]:
     """Return the insert rows (``INSERT_COLUMNS`` order) for ``events``, all stored at ``stored_at`` µs.
 
     The batch form of ``event_to_row``, and the one appends use: it is several times faster per
@@ -91,7 +100,7 @@ def events_to_rows(events: Sequence[DomainEvent], stored_at: int) -> list[Row]:
     causation_ids = _uuid_texts([e.causation_id for e in events])
     epoch, microsecond = EPOCH, _MICROSECOND  # ``to_micros``, inlined: this loop is per event
     return [
-        (
+        [
             event_ids[index],
             event.event_type,
             event.event_version,
@@ -107,7 +116,7 @@ def events_to_rows(events: Sequence[DomainEvent], stored_at: int) -> list[Row]:
             # The serializer ``model_dump_json`` calls, without its bytes -> str -> bytes trip.
             event.__pydantic_serializer__.to_json(event, exclude=_ENVELOPE),
             _metadata_bytes(event.metadata) if event.metadata else _EMPTY_OBJECT,
-        )
+        ]
         for index, event in enumerate(events)
     ]
 
@@ -294,6 +303,149 @@ def build_event(data: Mapping[str, Any], registry: EventRegistry | None = None, 
         return cls.model_validate(fields)
     except ValidationError as error:
         raise validation_error(error) from None
+
+
+# The shapes ``encode_input`` takes without a model: a UUID as ``str(uuid)`` writes it, and an ISO
+# timestamp whose year (1000-8999) and offset (under 24h, minutes under 60) keep it inside
+# datetime's range after conversion to UTC. For exactly these stamps ``datetime.fromisoformat``
+# and pydantic agree on the instant (tests/test_codec_fast_path.py checks it).
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z").match
+_PLAIN_TIMESTAMP = re.compile(
+    r"[1-8]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z"
+).match
+_NOT_PAYLOAD = frozenset(ENVELOPE_FIELDS) | RESERVED_FIELDS
+
+
+def encode_input(data: dict[str, Any], registry: EventRegistry | None = None) -> InsertRow | None:
+    """Return the insert row for an event's JSON form without building a model, or ``None``.
+
+    The fast path of bulk imports: building and validating a model is most of the cost of
+    reading an input line, and a model-free row is what the store writes anyway. It takes only
+    events of unregistered types (they would be ``GenericEvent``s, whose payload is kept as
+    given) whose envelope is in the plain shape ``esctl dump`` writes: ``event_id`` given,
+    ``occurred_at`` an ISO timestamp with an offset, UUIDs in canonical text. For everything it
+    takes, the row equals what validating with ``GenericEvent`` and encoding the model gives (a
+    property test holds it to that). Everything else (registered types, other spellings,
+    anything invalid) returns ``None``: the caller then validates with ``build_event``, which
+    also words the errors.
+
+    ``position`` and ``stored_at`` are ignored, as ``build_event`` does; a missing
+    ``correlation_id`` is the ``event_id`` (see ``esctl.ingest.event_from_fields``). The row's
+    ``stored_at`` is ``None`` for the store to fill in, and so is ``aggregate_version`` when the
+    input has none (the store assigns the stream's next version).
+
+    Args:
+        data: The event's JSON object, as parsed.
+        registry: Where registered types are looked up (default: ``default_registry``).
+
+    Returns:
+        The insert row, or ``None`` when the model path must decide.
+    """
+    get = data.get
+    event_id = get("event_id")
+    event_type = get("event_type")
+    event_version = get("event_version", 1)
+    occurred_at = get("occurred_at")
+    aggregate_id = get("aggregate_id")
+    aggregate_type = get("aggregate_type")
+    aggregate_version = get("aggregate_version")
+    tenant_id = get("tenant_id")
+    actor_id = get("actor_id")
+    correlation_id = get("correlation_id")
+    causation_id = get("causation_id")
+    metadata = get("metadata", _NO_METADATA)
+    uuid = _CANONICAL_UUID
+    if not (
+        type(event_type) is str
+        and event_type
+        and type(aggregate_type) is str
+        and aggregate_type
+        and type(event_id) is str
+        and uuid(event_id)
+        and type(aggregate_id) is str
+        and uuid(aggregate_id)
+        and type(occurred_at) is str
+        and _PLAIN_TIMESTAMP(occurred_at)
+        and type(event_version) is int
+        and event_version >= 1
+        and (aggregate_version is None or (type(aggregate_version) is int and aggregate_version >= 1))
+        and (tenant_id is None or (type(tenant_id) is str and uuid(tenant_id)))
+        and (correlation_id is None or (type(correlation_id) is str and uuid(correlation_id)))
+        and (causation_id is None or (type(causation_id) is str and uuid(causation_id)))
+        and (actor_id is None or type(actor_id) is str)
+        and type(metadata) is dict
+    ):
+        return None
+    if (registry if registry is not None else default_registry).get(event_type) is not None:
+        return None
+    try:
+        occurred = datetime.fromisoformat(occurred_at)
+        payload = _detached(orjson.dumps({k: v for k, v in data.items() if k not in _NOT_PAYLOAD}))
+        metadata_bytes = _detached(orjson.dumps(metadata)) if metadata else _EMPTY_OBJECT
+    except (ValueError, TypeError):  # a date that does not exist; JSON nested deeper than orjson writes
+        return None
+    return [
+        event_id,
+        event_type,
+        event_version,
+        aggregate_type,
+        aggregate_id,
+        aggregate_version,
+        tenant_id,
+        (occurred - EPOCH) // _MICROSECOND,
+        None,
+        correlation_id if correlation_id is not None else event_id,
+        causation_id,
+        actor_id,
+        payload,
+        metadata_bytes,
+    ]
+
+
+_NO_METADATA: dict[str, Any] = {}
+
+
+def row_event(row: Sequence[Any], registry: EventRegistry | None = None) -> DomainEvent:
+    """Build the model of an insert row made by ``encode_input`` (equal to the model path's).
+
+    An ``aggregate_version`` of ``None`` (to be assigned) gives the model its default.
+
+    Raises:
+        InvalidInputError: The row does not validate (never, for a row ``encode_input`` made).
+    """
+    (
+        event_id,
+        event_type,
+        event_version,
+        aggregate_type,
+        aggregate_id,
+        aggregate_version,
+        tenant_id,
+        occurred_at,
+        _stored_at,
+        correlation_id,
+        causation_id,
+        actor_id,
+        payload,
+        metadata,
+    ) = row
+    data: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "event_version": event_version,
+        "occurred_at": from_micros(occurred_at),
+        "aggregate_id": aggregate_id,
+        "aggregate_type": aggregate_type,
+        "tenant_id": tenant_id,
+        "actor_id": actor_id,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "metadata": orjson.loads(metadata),
+    }
+    if aggregate_version is not None:
+        data["aggregate_version"] = aggregate_version
+    data.update(orjson.loads(payload))
+    return build_event(data, registry)
 
 
 def validation_error(error: ValidationError) -> InvalidInputError:

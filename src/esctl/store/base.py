@@ -5,11 +5,12 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from bisect import bisect_right
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, Self, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self, TypeVar
 from uuid import UUID
 
 from esctl.errors import DuplicateEventError, InvalidInputError, OptimisticLockError, TenantMismatchError
@@ -128,6 +129,43 @@ class AppendResult:
         if len(self.stream_versions) != 1:
             return 0
         return next(iter(self.stream_versions.values()))
+
+
+class EncodedEvent(Protocol):
+    """An event on its way into a store, maybe already encoded as the row a store writes.
+
+    ``esctl.ingest.InputEvent`` is one. ``row`` (``codec.INSERT_COLUMNS`` order, with
+    ``stored_at`` and, for an auto-versioned event, ``aggregate_version`` left ``None``) lets a
+    store that writes such rows skip the model; ``event`` is the model, which may be built on
+    first use, for stores and rules that need it.
+    """
+
+    @property
+    def event(self) -> DomainEvent:
+        """The event's model."""
+        ...
+
+    @property
+    def row(self) -> list[Any] | None:
+        """The event's insert row, or ``None`` when only the model exists."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AppendChunk:
+    """A part of an atomic append made of several parts (``EventStore.append_chunks``).
+
+    Attributes:
+        events: The part's events, in order.
+        expected_versions: Per stream, what the writer expects before the stream's first event
+            in the whole append. An entry counts in the chunk where its stream first appears
+            and is ignored anywhere else.
+        auto_version: Indexes (within ``events``) of events whose version the store assigns.
+    """
+
+    events: Sequence[EncodedEvent]
+    expected_versions: Mapping[StreamKey, Expected] | None = None
+    auto_version: Collection[int] = ()
 
 
 class StreamHead(NamedTuple):
@@ -334,6 +372,63 @@ class EventStore(abc.ABC):
             TenantMismatchError: An event's tenant differs from its stream's.
         """
 
+    async def append_chunks(self, chunks: Iterable[AppendChunk]) -> AppendResult:
+        """Append the events of several chunks as ONE atomic batch: all of them, or none.
+
+        The result is what one ``append_batch`` of all the events in order would give; the chunks
+        only let a store write while the rest is still being read (an import of a large file),
+        so that memory stays flat. The iterable is read as the append goes, possibly on another
+        thread (the SQLite store reads it on its connection's thread, holding its write lock):
+        it must be plain, synchronous code. Whatever it raises aborts the append and propagates.
+
+        The default reads every chunk, then makes one ``append_batch``.
+
+        Args:
+            chunks: The parts, in order.
+
+        Returns:
+            What was written, summed over the chunks.
+
+        Raises:
+            OptimisticLockError: An expected version does not hold.
+            DuplicateEventError: An ``event_id`` is already stored with other content.
+            TenantMismatchError: An event's tenant differs from its stream's.
+
+            An error about one event names its chunk (``batch_chunk(error)``) and its index there
+            (``batch_index(error)``).
+
+        Example:
+            >>> # await store.append_chunks(AppendChunk(part) for part in parts)
+        """
+        held = [chunk for chunk in chunks if chunk.events]
+        events: list[DomainEvent] = []
+        starts: list[int] = []
+        expected: dict[StreamKey, Expected] = {}
+        auto: list[int] = []
+        seen: set[_IntKey] = set()
+        for chunk in held:
+            start = len(events)
+            starts.append(start)
+            events.extend(item.event for item in chunk.events)
+            auto.extend(start + index for index in chunk.auto_version)
+            touched = {(e.aggregate_type, e.aggregate_id.int) for e in events[start:]}
+            for key, value in (chunk.expected_versions or {}).items():
+                int_key = (key[0], key[1].int)
+                if int_key in touched and int_key not in seen:
+                    expected[key] = value
+            seen |= touched
+        if not events:
+            return AppendResult(appended=0)
+        try:
+            return await self.append_batch(events, expected_versions=expected, auto_version=auto)
+        except Exception as error:
+            index = batch_index(error)
+            if index is not None:
+                number = bisect_right(starts, index) - 1
+                error.batch_index = index - starts[number]  # type: ignore[attr-defined]
+                error.batch_chunk = held[number]  # type: ignore[attr-defined]
+            raise
+
     async def append_events(
         self,
         aggregate_id: UUID,
@@ -359,8 +454,11 @@ class EventStore(abc.ABC):
         Example:
             >>> # await store.append_events(order_id, "Order", [created], ExpectedVersion.NO_STREAM)
         """
+        # ``.int`` is what UUID equality compares; comparing it directly skips ``UUID.__eq__``'s
+        # Python code for every event.
+        wanted = aggregate_id.int
         for index, event in enumerate(events):
-            if event.aggregate_id != aggregate_id or event.aggregate_type != aggregate_type:
+            if event.aggregate_id.int != wanted or event.aggregate_type != aggregate_type:
                 raise _at(
                     InvalidInputError(
                         f"event {event.event_id} belongs to {stream_id(event.aggregate_type, event.aggregate_id)}, "
@@ -657,3 +755,9 @@ def batch_index(error: BaseException) -> int | None:
     """Return the index within its batch of the event an append error is about, if known."""
     value: Any = getattr(error, "batch_index", None)
     return value if isinstance(value, int) else None
+
+
+def batch_chunk(error: BaseException) -> AppendChunk | None:
+    """Return the chunk holding the event an ``append_chunks`` error is about, if known."""
+    value: Any = getattr(error, "batch_chunk", None)
+    return value if isinstance(value, AppendChunk) else None

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from esctl import codec
 from esctl.events import DomainEvent, StoredEvent
 from esctl.registry import EventRegistry, default_registry
 from esctl.store.base import (
+    AppendChunk,
     AppendResult,
     EventStore,
     Expected,
+    ExpectedVersion,
     ReadOptions,
     StreamHead,
     StreamKey,
+    batch_index,
     plan_append,
 )
 from esctl.store.readmodel import ProjectionStorage
@@ -108,6 +112,21 @@ class SQLiteEventStore(EventStore):
         if not events:
             return AppendResult(appended=0)
         return await self._worker.run(_append, list(events), expected_versions, auto_version, self.registry)
+
+    async def append_chunks(self, chunks: Iterable[AppendChunk]) -> AppendResult:
+        """Append several chunks in ONE transaction; see ``EventStore.append_chunks``.
+
+        The whole append is one call on the connection's thread, which reads ``chunks`` there
+        and writes each before reading the next: the write lock is held from the first chunk
+        to the commit, and no other call of this store runs in between. Events that arrive
+        encoded (``row``) are written without building their models.
+        """
+        stop = threading.Event()
+        try:
+            return await self._worker.run(_append_chunks, iter(chunks), stop, self.registry)
+        except BaseException:
+            stop.set()  # a cancelled caller: the thread stops before the next chunk and rolls back
+            raise
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -294,18 +313,205 @@ def _append(
     auto_version: Collection[int],
     registry: EventRegistry,
 ) -> AppendResult:
-    # Optimistic first: plan as if no event id of the batch were stored, and let the unique index
-    # on event_id say otherwise. A fresh batch (nearly every append) then skips reading its ids
-    # back, which cost a query and a model per stored duplicate. A batch that re-sends stored
-    # events fails the plan or the insert and is redone, from scratch, with the full lookup.
+    # Optimistic first: plan from the rows, as if no event id of the batch were stored, and let the
+    # unique index on event_id say otherwise. A fresh batch (nearly every append) then skips
+    # reading its ids back and the model-level rules. A batch that re-sends stored events fails
+    # the insert and is redone, from scratch, with the full lookup.
     try:
-        return in_transaction(conn, lambda c: _write(c, events, expected_versions, auto_version, registry, True))
+        return in_transaction(conn, lambda c: _write_batch(c, events, expected_versions, auto_version, registry))
     except _StoredIdsFound:
-        return in_transaction(conn, lambda c: _write(c, events, expected_versions, auto_version, registry, False))
+        return in_transaction(conn, lambda c: _write(c, events, expected_versions, auto_version, registry, _now()))
 
 
 class _StoredIdsFound(Exception):
     """The optimistic insert hit an event id that is already stored."""
+
+
+class _Stopped(Exception):
+    """The caller of ``append_chunks`` was cancelled: roll back."""
+
+
+def _now() -> int:
+    return to_micros(datetime.now(UTC))
+
+
+def _write_batch(
+    conn: sqlite3.Connection,
+    events: list[DomainEvent],
+    expected_versions: Mapping[StreamKey, Expected] | None,
+    auto_version: Collection[int],
+    registry: EventRegistry,
+) -> AppendResult:
+    stored_at = _now()
+    rows = codec.events_to_rows(events, stored_at)
+    result = _write_rows(conn, rows, expected_versions, auto_version)
+    if result is None:  # not the plain case: the full rules decide
+        return _write(conn, events, expected_versions, auto_version, registry, stored_at)
+    return result
+
+
+def _append_chunks(
+    conn: sqlite3.Connection, chunks: Iterator[AppendChunk], stop: threading.Event, registry: EventRegistry
+) -> AppendResult:
+    first = _next_chunk(chunks, stop)  # read before taking the write lock
+    if first is None:
+        return AppendResult(appended=0)
+    return in_transaction(conn, lambda c: _write_chunks(c, first, chunks, stop, registry))
+
+
+def _next_chunk(chunks: Iterator[AppendChunk], stop: threading.Event) -> AppendChunk | None:
+    while True:
+        if stop.is_set():
+            raise _Stopped
+        chunk = next(chunks, None)
+        if stop.is_set():
+            raise _Stopped
+        if chunk is None or chunk.events:
+            return chunk
+
+
+def _write_chunks(
+    conn: sqlite3.Connection,
+    first: AppendChunk,
+    chunks: Iterator[AppendChunk],
+    stop: threading.Event,
+    registry: EventRegistry,
+) -> AppendResult:
+    stored_at = _now()  # one append, one moment, as for append_batch
+    seen: set[tuple[str, str]] = set()
+    appended = skipped = 0
+    first_position: int | None = None
+    last_position: int | None = None
+    versions: dict[StreamKey, int] = {}
+    chunk: AppendChunk | None = first
+    while chunk is not None:
+        try:
+            result = _write_chunk(conn, chunk, seen, stored_at, registry)
+        except Exception as error:
+            if batch_index(error) is not None:
+                error.batch_chunk = chunk  # type: ignore[attr-defined]
+            raise
+        appended += result.appended
+        skipped += result.skipped
+        if first_position is None:
+            first_position = result.first_position
+        last_position = result.last_position if result.last_position is not None else last_position
+        versions.update(result.stream_versions)
+        chunk = _next_chunk(chunks, stop)
+    return AppendResult(appended, skipped, first_position, last_position, versions)
+
+
+def _write_chunk(
+    conn: sqlite3.Connection,
+    chunk: AppendChunk,
+    seen: set[tuple[str, str]],
+    stored_at: int,
+    registry: EventRegistry,
+) -> AppendResult:
+    """Write one chunk of ``append_chunks``: as ``_append`` does a batch, inside the open transaction."""
+    items = chunk.events
+    encoded = iter(codec.events_to_rows([item.event for item in items if item.row is None], stored_at))
+    ready: list[codec.InsertRow] = []
+    for item in items:
+        row = item.row
+        if row is None:
+            ready.append(next(encoded))
+        else:
+            row = row.copy()  # the item keeps its row as read; the copy gets the store's values
+            row[_STORED_AT] = stored_at
+            ready.append(row)
+    # An expected version counts where its stream first appears in the whole append.
+    expected = {
+        key: value for key, value in (chunk.expected_versions or {}).items() if (key[0], str(key[1])) not in seen
+    }
+    seen.update((row[_AGGREGATE_TYPE], row[_AGGREGATE_ID]) for row in ready)
+    conn.execute("SAVEPOINT esctl_chunk")
+    try:
+        result = _write_rows(conn, ready, expected, chunk.auto_version)
+    except _StoredIdsFound:
+        conn.execute("ROLLBACK TO esctl_chunk")
+        result = None
+    conn.execute("RELEASE esctl_chunk")
+    if result is None:  # not the plain case: the full rules decide
+        events = [item.event for item in items]
+        return _write(conn, events, expected, chunk.auto_version, registry, stored_at)
+    return result
+
+
+_EVENT_ID = codec.INSERT_COLUMNS.index("event_id")
+_AGGREGATE_TYPE = codec.INSERT_COLUMNS.index("aggregate_type")
+_AGGREGATE_ID = codec.INSERT_COLUMNS.index("aggregate_id")
+_TENANT_ID = codec.INSERT_COLUMNS.index("tenant_id")
+_VERSION = codec.AGGREGATE_VERSION
+_STORED_AT = codec.STORED_AT
+
+
+def _write_rows(
+    conn: sqlite3.Connection,
+    rows: list[codec.InsertRow],
+    expected_versions: Mapping[StreamKey, Expected] | None,
+    auto_version: Collection[int],
+) -> AppendResult | None:
+    """Insert ``rows`` when the batch is plain, else return ``None`` having written nothing.
+
+    Plain: no event id twice in the batch, every expected version holds, every stream's
+    versions follow its head, every event has its stream's tenant. That is when ``plan_append``
+    (with no stored duplicates) would accept the batch as it is, so the rows go in unchanged,
+    except that auto-versioned ones get their versions. Anything else is for ``plan_append``:
+    it decides, and it words the errors.
+
+    Raises:
+        _StoredIdsFound: An event id is already stored (rows may have been inserted: roll back).
+    """
+    if len({row[_EVENT_ID] for row in rows}) != len(rows):
+        return None
+    expected = {(kind, str(aggregate_id)): value for (kind, aggregate_id), value in (expected_versions or {}).items()}
+    auto = auto_version if isinstance(auto_version, (set, frozenset)) else frozenset(auto_version)
+    streams: dict[tuple[str, str], list[Any]] = {}  # [version, tenant]
+    last_type = last_id = None
+    state: list[Any] = []
+    for index, row in enumerate(rows):
+        if row[_AGGREGATE_ID] != last_id or row[_AGGREGATE_TYPE] != last_type:
+            last_type, last_id = row[_AGGREGATE_TYPE], row[_AGGREGATE_ID]
+            key = (last_type, last_id)
+            known = streams.get(key)
+            if known is None:
+                head = conn.execute(_HEAD, (last_id, last_type)).fetchone()
+                known = [0, row[_TENANT_ID]] if head is None else [head[0], head[1]]
+                if not _expected_holds(expected.get(key, ExpectedVersion.ANY), known[0]):
+                    return None
+                streams[key] = known
+            state = known
+        if row[_TENANT_ID] != state[1]:
+            return None
+        version = state[0] + 1
+        if index in auto:
+            row[_VERSION] = version
+        elif row[_VERSION] != version:
+            return None
+        state[0] = version
+    try:
+        conn.executemany(_INSERT, rows)
+    except sqlite3.IntegrityError:
+        raise _StoredIdsFound from None
+    last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+    return AppendResult(
+        appended=len(rows),
+        skipped=0,
+        first_position=last - len(rows) + 1,
+        last_position=last,
+        stream_versions={(kind, UUID(aggregate_id)): state[0] for (kind, aggregate_id), state in streams.items()},
+    )
+
+
+def _expected_holds(expected: Expected, current: int) -> bool:
+    if expected is ExpectedVersion.ANY:
+        return True
+    if expected is ExpectedVersion.NO_STREAM:
+        return current == 0
+    if expected is ExpectedVersion.STREAM_EXISTS:
+        return current > 0
+    return current == expected
 
 
 def _write(
@@ -314,34 +520,19 @@ def _write(
     expected_versions: Mapping[StreamKey, Expected] | None,
     auto_version: Collection[int],
     registry: EventRegistry,
-    optimistic: bool,
+    stored_at: int,
 ) -> AppendResult:
-    heads = _heads(conn, _streams(events))
-    plan = None
-    if optimistic:
-        try:
-            plan = plan_append(
-                events, heads=heads, existing={}, expected_versions=expected_versions, auto_version=auto_version
-            )
-        except Exception:  # the verdict may depend on stored ids: ask again with them
-            optimistic = False
-    if plan is None:
-        plan = plan_append(
-            events,
-            heads=heads,
-            existing=_existing(conn, [e.event_id for e in events], registry),
-            expected_versions=expected_versions,
-            auto_version=auto_version,
-        )
+    """Write a batch under the full rules (``plan_append``), its stored ids looked up first."""
+    plan = plan_append(
+        events,
+        heads=_heads(conn, _streams(events)),
+        existing=_existing(conn, [e.event_id for e in events], registry),
+        expected_versions=expected_versions,
+        auto_version=auto_version,
+    )
     if not plan.events:
         return AppendResult(appended=0, skipped=plan.skipped, stream_versions=plan.stream_versions)
-    stored_at = to_micros(datetime.now(UTC))
-    try:
-        conn.executemany(_INSERT, codec.events_to_rows(plan.events, stored_at))
-    except sqlite3.IntegrityError:
-        if optimistic:
-            raise _StoredIdsFound from None
-        raise
+    conn.executemany(_INSERT, codec.events_to_rows(plan.events, stored_at))
     last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
     appended = len(plan.events)
     return AppendResult(

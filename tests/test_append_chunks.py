@@ -1,0 +1,168 @@
+"""``EventStore.append_chunks``: several chunks, one atomic batch, on both stores.
+
+The in-memory store's version (read everything, one ``append_batch``) is the reference; the
+SQLite store writes each chunk as it comes, inside one transaction. Whatever the chunks hold,
+the two must store the same events and refuse the same ones, naming the chunk and the index.
+Chunks are made of input events as an import makes them: encoded without a model (unregistered
+types) and through their model (registered ones), mixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from conftest import REGISTRY
+from esctl import (
+    DuplicateEventError,
+    EventStore,
+    ExpectedVersion,
+    InvalidInputError,
+    OptimisticLockError,
+    TenantMismatchError,
+)
+from esctl.ingest import InputEvent, event_from_fields
+from esctl.store.base import AppendChunk, batch_chunk, batch_index
+
+CART = UUID("01a00000-0000-7000-8000-00000000c001")
+OTHER_CART = UUID("01a00000-0000-7000-8000-00000000c002")
+TENANT = UUID("00000000-0000-4000-8000-0000000000a1")
+
+
+def fields(number: int, *, cart: UUID = CART, version: int | None = None, **overrides: Any) -> dict[str, Any]:
+    """The JSON form of an input event: ``test.ItemRemoved`` (registered) when ``number`` is
+    divisible by 3, else ``chunk.Noted`` (unregistered, so encoded without a model)."""
+    data: dict[str, Any] = {
+        "event_id": f"01a00000-0000-7000-8000-{number:012x}",
+        "event_type": "test.ItemRemoved" if number % 3 == 0 else "chunk.Noted",
+        "occurred_at": f"2026-11-01T08:00:{number % 60:02d}Z",
+        "aggregate_type": "Cart",
+        "aggregate_id": str(cart),
+        "tenant_id": str(TENANT),
+    }
+    if version is not None:
+        data["aggregate_version"] = version
+    data["sku" if number % 3 == 0 else "text"] = f"n{number}"
+    data.update(overrides)
+    return data
+
+
+def inputs(*items: dict[str, Any]) -> list[InputEvent]:
+    return [event_from_fields(data, registry=REGISTRY, line=number) for number, data in enumerate(items, start=1)]
+
+
+def chunked(events: list[InputEvent], size: int, expected: ExpectedVersion | None = None) -> Iterator[AppendChunk]:
+    for start in range(0, len(events), size):
+        part = events[start : start + size]
+        streams = {(e.event.aggregate_type, e.event.aggregate_id) for e in part}
+        yield AppendChunk(
+            part,
+            None if expected is None else dict.fromkeys(streams, expected),
+            [i for i, e in enumerate(part) if e.auto_version],
+        )
+
+
+async def stored(store: EventStore) -> list[tuple[Any, ...]]:
+    return [
+        (s.global_position, s.event.event_id, s.event.event_type, s.stream_position, s.event.model_dump(mode="json"))
+        async for s in store.read_all()
+    ]
+
+
+def test_both_kinds_of_input_event_are_in_the_mix() -> None:
+    events = inputs(*(fields(n) for n in range(1, 7)))
+    assert [e.row is not None for e in events] == [True, True, False, True, True, False]
+
+
+async def test_chunks_store_what_one_batch_of_all_their_events_stores(store: EventStore) -> None:
+    events = inputs(*(fields(n, cart=CART if n % 2 else OTHER_CART) for n in range(1, 12)))
+    result = await store.append_chunks(chunked(events, 4))
+    assert (result.appended, result.skipped, result.first_position, result.last_position) == (11, 0, 1, 11)
+    assert result.stream_versions == {("Cart", CART): 6, ("Cart", OTHER_CART): 5}
+    rows = await stored(store)
+    assert [r[1] for r in rows] == [e.event.event_id for e in events]
+    assert [r[3] for r in rows] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6]
+
+
+async def test_no_chunks_or_empty_chunks_append_nothing(store: EventStore) -> None:
+    assert (await store.append_chunks([])).appended == 0
+    assert (await store.append_chunks([AppendChunk([]), AppendChunk([])])).appended == 0
+    assert await store.get_global_position() == 0
+
+
+async def test_a_refused_event_in_a_later_chunk_writes_nothing_and_names_chunk_and_index(store: EventStore) -> None:
+    events = inputs(*(fields(n) for n in range(1, 10)), fields(10, version=4))
+    chunks = list(chunked(events, 4))
+    with pytest.raises(OptimisticLockError) as caught:
+        await store.append_chunks(chunks)
+    assert batch_chunk(caught.value) is chunks[2]
+    assert batch_index(caught.value) == 1
+    assert await store.get_global_position() == 0
+
+
+@pytest.mark.parametrize("bad", ["tenant", "duplicate", "version"])
+async def test_every_rule_holds_across_chunks(store: EventStore, bad: str) -> None:
+    good = [fields(n) for n in range(1, 6)]
+    if bad == "tenant":
+        last = fields(6, tenant_id=str(UUID(int=5)))
+        error: type[Exception] = TenantMismatchError
+    elif bad == "duplicate":
+        last = fields(2, text="other text")  # the id of line 2, other content
+        error = DuplicateEventError
+    else:
+        last = fields(6, version=9)
+        error = OptimisticLockError
+    chunks = list(chunked(inputs(*good, last), 2))
+    with pytest.raises(error) as caught:
+        await store.append_chunks(chunks)
+    assert batch_chunk(caught.value) is chunks[2]
+    assert batch_index(caught.value) == 1
+    assert await store.get_global_position() == 0
+
+
+async def test_an_event_repeated_in_a_later_chunk_is_stored_once(store: EventStore) -> None:
+    events = inputs(fields(1), fields(2), fields(3), fields(2), fields(4))
+    result = await store.append_chunks(chunked(events, 2))
+    assert (result.appended, result.skipped) == (4, 1)
+    assert [r[3] for r in await stored(store)] == [1, 2, 3, 4]
+
+
+async def test_reappending_in_chunks_skips_what_is_stored_and_appends_the_rest(store: EventStore) -> None:
+    first = inputs(*(fields(n) for n in range(1, 5)))
+    await store.append_chunks(chunked(first, 3))
+    before = await stored(store)
+    again = inputs(*(fields(n) for n in range(1, 8)))
+    result = await store.append_chunks(chunked(again, 3))
+    assert (result.appended, result.skipped, result.first_position, result.last_position) == (3, 4, 5, 7)
+    assert (await stored(store))[:4] == before
+
+
+async def test_an_expected_version_counts_where_its_stream_first_appears(store: EventStore) -> None:
+    events = inputs(*(fields(n) for n in range(1, 7)))
+    result = await store.append_chunks(chunked(events, 2, ExpectedVersion.NO_STREAM))
+    assert result.appended == 6
+    more = inputs(fields(7), fields(8))
+    with pytest.raises(OptimisticLockError):
+        await store.append_chunks(chunked(more, 1, ExpectedVersion.NO_STREAM))
+    assert await store.get_global_position() == 6
+
+
+async def test_an_error_the_chunks_raise_while_read_writes_nothing(store: EventStore) -> None:
+    def chunks() -> Iterator[AppendChunk]:
+        yield AppendChunk(inputs(fields(1), fields(2)), auto_version=[0, 1])
+        raise InvalidInputError("the input broke", line=3)
+
+    with pytest.raises(InvalidInputError, match="the input broke"):
+        await store.append_chunks(chunks())
+    assert await store.get_global_position() == 0
+
+
+async def test_explicit_and_automatic_versions_mix_across_chunks(store: EventStore) -> None:
+    events = inputs(fields(1, version=1), fields(2), fields(3, version=3), fields(4), fields(5))
+    assert [e.auto_version for e in events] == [False, True, False, True, True]
+    result = await store.append_chunks(chunked(events, 2))
+    assert result.stream_versions == {("Cart", CART): 5}
+    assert [r[3] for r in await stored(store)] == [1, 2, 3, 4, 5]
