@@ -335,7 +335,7 @@ def test_a_missing_or_failing_app_module_is_reported(tmp_path: Path) -> None:
     broken = tmp_path / "broken_app.py"
     broken.write_text("raise RuntimeError('boom')\n")
     failed = invoke(None, "--app", str(broken), "types")
-    assert failed.exit_code == 1
+    assert failed.exit_code == 2
     assert "boom" in error_lines(failed.stderr)[0]
 
 
@@ -359,14 +359,55 @@ def mentions(text: str, name: str) -> bool:
     return re.search(rf"esctl( --?[\w-]+( [^\s-]\S*)?)* {name}\b", text) is not None
 
 
-def test_every_command_has_an_example_in_its_help() -> None:
-    without = []
-    for name in command_names():
-        result = invoke(None, *name.split(), "--help", env={"COLUMNS": "200"})
-        assert result.exit_code == 0, name
-        if "Example" not in result.stdout or not mentions(result.stdout, name):
-            without.append(name)
-    assert not without, f"commands whose --help shows no example: {without}"
+def example_lines(help_text: str) -> list[str]:
+    """Return the lines of the ``Examples`` section of a command's help, stripped."""
+    lines = help_text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.strip() == "Examples"), None)
+    if start is None:
+        return []
+    section = []
+    for line in lines[start + 1 :]:
+        if line.lstrip().startswith(("╭", "Usage:")):
+            break
+        if line.strip():
+            section.append(line.strip())
+    return section
+
+
+# Help texts that live in files other helpers were editing when this test was written; strict,
+# so the marker must go once they are fixed.
+_HELP_FIXES_PENDING = {
+    "dump": "an example in cli/events.py is wider than 100 columns and wraps",
+}
+_BRACKETS_PENDING: dict[str, str] = {}
+
+
+def _help_params(pending: dict[str, str]) -> list[object]:
+    return [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=pending[name])) if name in pending else name
+        for name in command_names()
+    ]
+
+
+@pytest.mark.parametrize("name", _help_params(_HELP_FIXES_PENDING))
+def test_every_command_has_examples_each_on_its_own_line(name: str) -> None:
+    """Each example of every command's help is a line of its own, starting ``esctl ``.
+
+    Rendered at an ordinary terminal width: examples run into one paragraph when the help's
+    Markdown has no paragraph between the summary and the examples.
+    """
+    result = invoke(None, *name.split(), "--help", env={"COLUMNS": "100", "TERMINAL_WIDTH": "100"})
+    assert result.exit_code == 0
+    examples = example_lines(result.stdout)
+    assert examples, "no Examples section"
+    assert all(line.startswith("esctl ") for line in examples), examples
+    assert any(mentions(line, name) for line in examples), examples
+
+
+@pytest.mark.parametrize("name", _help_params(_BRACKETS_PENDING))
+def test_help_usage_lines_show_no_doubled_brackets(name: str) -> None:
+    result = invoke(None, *name.split(), "--help", env={"COLUMNS": "100"})
+    assert "[[" not in result.stdout
 
 
 def test_every_command_appears_in_the_readme() -> None:

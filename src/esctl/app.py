@@ -14,13 +14,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from esctl.errors import EsctlError, NotFoundError
+from esctl.errors import EsctlError, NotFoundError, UsageError
 
 
-class AppLoadError(EsctlError):
-    """An application module was found but raised while being imported (exit code 1)."""
+class AppLoadError(UsageError):
+    """An application module was found but raised while being imported (exit code 2).
 
-    exit_code = 1
+    A usage error: the ``--app`` given (or configured) cannot be used; the message carries the
+    import error.
+    """
 
 
 class AppNotFoundError(NotFoundError):

@@ -13,13 +13,13 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from typer import _click
 from typer.core import TyperGroup
 
-from esctl.cli.runtime import report_error, settings
+from esctl.cli.runtime import load_app, report_error, settings
 
 HELP = """Administer an esctl event store (SQLite) and its projections.
 
@@ -42,11 +42,32 @@ class EsctlGroup(TyperGroup):
     codes and messages as a real process.
     """
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: _click.Context | None = None,
+        **extra: Any,
+    ) -> _click.Context:
+        # The global options are parsed here, before any command runs.
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except _click.exceptions.UsageError as error:
+            _exit_on_usage_error(error, info_name or "esctl")
+
     def invoke(self, ctx: _click.Context) -> Any:
         from esctl.errors import EsctlError
 
+        # Click's parser raises some usage errors without a context; name the command anyway.
+        args = [*ctx._protected_args, *ctx.args]
+        command_path = _command_path(ctx, args)
+        # A command's --help needs no user modules; everything else loads them up front.
+        ctx.meta[_HELP_ONLY] = any(arg in ("-h", "--help") for arg in args)
         try:
             return super().invoke(ctx)
+        except _click.exceptions.UsageError as error:
+            # A command's own options are parsed here (and nested groups' commands too).
+            _exit_on_usage_error(error, command_path)
         except EsctlError as error:
             if settings.verbose:
                 traceback.print_exc()
@@ -58,6 +79,43 @@ class EsctlGroup(TyperGroup):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise typer.Exit(0) from None
+
+
+_HELP_ONLY = "esctl.help_only"
+
+GLOBAL_OPTIONS = frozenset({"--db", "--app", "-q", "--quiet", "-v", "--verbose"})
+"""The global options: an unknown option among them, after the command, is one given too late."""
+
+
+def _command_path(ctx: _click.Context, args: list[str]) -> str:
+    """Return ``esctl <command> [<subcommand>]`` as far as ``args`` name commands."""
+    words = [ctx.command_path]
+    command: _click.Command | None = ctx.command
+    for arg in args:
+        if not isinstance(command, TyperGroup):
+            break
+        command = command.get_command(ctx, arg)
+        if command is None:
+            break
+        words.append(arg)
+    return " ".join(words)
+
+
+def _exit_on_usage_error(error: _click.exceptions.UsageError, command_path: str) -> NoReturn:
+    """Print a command-line usage error as one ``Error: <what> — <hint>`` line; exit 2.
+
+    Click's own rendering (usage line, hint, a boxed message) is five lines; the README
+    promises one, like every other esctl error. ``esctl`` alone still shows the help.
+    """
+    if isinstance(error, _click.exceptions.NoArgsIsHelpError):
+        raise error  # Typer prints the help for it
+    command = error.ctx.command_path if error.ctx is not None else command_path
+    hint = f"see '{command} --help'"
+    if isinstance(error, _click.exceptions.NoSuchOption) and error.option_name in GLOBAL_OPTIONS:
+        hint = "global options go before the command: esctl --db PATH <command>"
+    message = f"Error: {error.format_message().rstrip('.')} — {hint}"
+    print(message.replace("\n", " "), file=sys.stderr)
+    raise typer.Exit(error.exit_code)
 
 
 app = typer.Typer(
@@ -81,6 +139,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def global_options(
+    ctx: typer.Context,
     db: Annotated[
         Path,
         typer.Option("--db", envvar="ESCTL_DB", help="The SQLite event store file.", show_envvar=True),
@@ -105,3 +164,7 @@ def global_options(
 ) -> None:
     """Global options, given before the command."""
     settings.reset(db=db, app_modules=tuple(app_modules or ()), quiet=quiet, verbose=verbose)
+    if not ctx.resilient_parsing and not ctx.meta.get(_HELP_ONLY, False):
+        # Every command imports the user's modules first, so a wrong --app (a typo, a module
+        # that raises) fails every command, not only the ones that use the event classes.
+        load_app()

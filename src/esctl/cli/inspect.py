@@ -50,6 +50,9 @@ def streams(
 ) -> None:
     """List streams (aggregates) with their type, tenant, version and last event time.
 
+    A table shows a screenful; `--format ndjson`, `json` or `csv` adds
+    each stream's event count, first and last positions and first event time.
+
     **Examples**
 
         esctl streams --tenant 00000000-0000-4000-8000-00000000000a --limit 20
@@ -191,7 +194,7 @@ def _print_stats(result: StoreStats) -> None:
 
 @app.command(rich_help_panel="Inspect")
 def types(
-    name: Annotated[str | None, typer.Argument(metavar="[EVENT_TYPE]", help="Show only this type.")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="EVENT_TYPE", help="Show only this type.")] = None,
     fmt: FormatOption = None,
 ) -> None:
     """List the registered event types (from `--app`) with their JSON schemas.

@@ -56,7 +56,18 @@ R = TypeVar("R")
 
 
 def _default_busy_timeout() -> float:
-    return float(os.environ.get("ESCTL_BUSY_TIMEOUT", "5"))
+    from esctl.errors import UsageError
+
+    raw = os.environ.get("ESCTL_BUSY_TIMEOUT", "5")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise UsageError(
+            f"ESCTL_BUSY_TIMEOUT must be a number of seconds, got {raw!r}", hint="e.g. ESCTL_BUSY_TIMEOUT=5"
+        )
+    return seconds
 
 
 class SQLiteEventStore(EventStore):
