@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from cli_support import event, invoke, ndjson, run_esctl
+from cli_support import CART_2, ESCTL, TENANT_B, dumped, event, invoke, ndjson, run_esctl
 
 
 @pytest.fixture
@@ -137,3 +140,80 @@ def test_a_broken_app_from_a_real_process_exits_2(db: Path, tmp_path: Path) -> N
     result = run_esctl("--db", str(db), "--app", str(broken), "dump")
     assert result.returncode == 2
     assert "boom" in only_error_line(result.stderr.decode())
+
+
+# -- tables -----------------------------------------------------------------------------------------
+
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+SHORT_ID = re.compile(r"…[0-9a-f]{8}\b")
+
+
+def run_in_terminal(*args: str, columns: int) -> str:
+    """Run ``esctl -q ARGS`` with stdout on a pseudo-terminal ``columns`` wide; return its output."""
+    import pty
+
+    main_fd, child_fd = pty.openpty()
+    env = {**os.environ, "COLUMNS": str(columns), "LINES": "50", "NO_COLOR": "1"}
+    with subprocess.Popen([str(ESCTL), "-q", *args], stdout=child_fd, stderr=subprocess.PIPE, env=env) as process:
+        os.close(child_fd)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(main_fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert process.wait(timeout=60) == 0, process.stderr.read() if process.stderr else ""
+    os.close(main_fd)
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def table_rows(output: str) -> list[str]:
+    """Return the data lines of a rendered table (after the rule under the header)."""
+    lines = output.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.strip().startswith("──"))
+    return [line for line in lines[rule + 1 :] if line.strip()]
+
+
+@pytest.fixture
+def big(tmp_path: Path) -> Path:
+    """1,200 events of tenant A in one stream, 3 of tenant B in another."""
+    path = tmp_path / "big.db"
+    events = [event(n) for n in range(1, 1201)]
+    other = {"aggregate_id": str(CART_2), "tenant_id": str(TENANT_B)}
+    events += [event(2000 + n, aggregate_version=n, **other) for n in (1, 2, 3)]
+    assert invoke(path, "append", "-", input=ndjson(events)).exit_code == 0
+    return path
+
+
+@pytest.mark.parametrize("columns", [80, 100, 160])
+@pytest.mark.parametrize("command", [("streams",), ("tenants",), ("replay", "--to-position", "3")], ids=" ".join)
+def test_table_ids_are_never_wrapped(big: Path, command: tuple[str, ...], columns: int) -> None:
+    output = run_in_terminal("--db", str(big), *command, columns=columns)
+    data = [line for line in table_rows(output) if not line.startswith(("More ", "3 events", "No "))]
+    expected = {"streams": 2, "tenants": 2, "replay": 3}[command[0]]
+    assert len(data) == expected, output  # a wrapped cell would add lines
+    for line in data:
+        ids = UUID_TEXT.findall(line) + SHORT_ID.findall(line)
+        assert ids, line
+    if columns >= 160:
+        assert UUID_TEXT.search(output), "ids are shown whole when they fit"
+
+
+def test_table_counts_are_right_aligned_with_separators(big: Path) -> None:
+    output = run_in_terminal("--db", str(big), "tenants", columns=120)
+    header, *_ = (line for line in output.splitlines() if "tenant_id" in line)
+    first, second = table_rows(output)[:2]
+    assert "1,200" in first
+    # right-aligned: the counts end where the header `events` ends
+    end = header.index("events") + len("events")
+    assert first[:end].endswith("1,200")
+    assert second[:end].endswith("3")
+
+
+def test_data_formats_keep_raw_numbers(big: Path) -> None:
+    result = invoke(big, "tenants", "--format", "csv")
+    assert ",1200," in result.stdout
+    assert [row["events"] for row in dumped(invoke(big, "tenants", "--format", "ndjson").stdout)] == [1200, 3]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import io
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Annotated, Any
@@ -169,29 +170,66 @@ class RowWriter:
 
         sys.stdout.flush()
         table = Table(title=self.title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-        cells = [[_table_value(c, row.get(c), self._dumps) for c in self.table_columns] for row in self._table_rows]
-        natural = [max([len(c), *(row[i].cell_len for row in cells)]) for i, c in enumerate(self.table_columns)]
+        columns = self.table_columns
+        # Counts and positions: right-aligned with thousands separators, as `stats` shows them.
+        numeric = {c for c in columns if _all_integers(row.get(c) for row in self._table_rows)}
+        cells = [[_table_value(c, row.get(c), self._dumps) for c in columns] for row in self._table_rows]
         console = table_console()
+        natural = _natural_widths(columns, cells)
+        ids = [i for i, c in enumerate(columns) if _is_id_column(c)]
+        if ids and sum(natural) + 3 * len(natural) - 1 > console.width:
+            # Ids are never wrapped: a UUID folded over two lines can be neither read nor copied.
+            # When they do not fit whole, they are shortened the way `dump`'s table shows them.
+            for row_cells in cells:
+                for i in ids:
+                    row_cells[i] = _shorten_ids(row_cells[i])
+            natural = _natural_widths(columns, cells)
         # Rich squeezes narrow columns to nothing when a cell is wider than the table, so free
         # text (payloads, messages) gets an explicit share of what the other columns leave.
         # Nested values (JSON objects and arrays, as read models hold) are free text too.
         free = [
             i
-            for i, c in enumerate(self.table_columns)
+            for i, c in enumerate(columns)
             if c in _FREE_TEXT or any(isinstance(row.get(c), dict | list) for row in self._table_rows)
         ]
         fixed = sum(w for i, w in enumerate(natural) if i not in free) + 3 * len(natural)
         share = max(6, (console.width - fixed) // len(free)) if free else 0
-        for index, column in enumerate(self.table_columns):
+        for index, column in enumerate(columns):
             if index in free:
                 table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=share)
+            elif index in ids:
+                table.add_column(column, no_wrap=True, min_width=natural[index])
             else:
-                table.add_column(column, no_wrap=not column.endswith("_id"), overflow="fold")
+                table.add_column(column, no_wrap=True, justify="right" if column in numeric else "left")
         for row_cells in cells:
             table.add_row(*row_cells)
         console.print(table)
         if footer:
             console.print(footer, style="dim", markup=False)
+
+
+def _natural_widths(columns: Sequence[str], cells: list[list[Text]]) -> list[int]:
+    return [max([len(c), *(row[i].cell_len for row in cells)]) for i, c in enumerate(columns)]
+
+
+def _is_id_column(column: str) -> bool:
+    # `stream` is `Type:<aggregate id>` (replay).
+    return column.endswith("_id") or column == "stream"
+
+
+def _all_integers(values: Iterable[Any]) -> bool:
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, int) and not isinstance(v, bool) for v in present)
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}([0-9a-fA-F]{8})")
+
+
+def _shorten_ids(text: Text) -> Text:
+    """Return ``text`` with each UUID in it shortened to ``…`` and its last 8 digits."""
+    from rich.text import Text
+
+    return Text(_UUID.sub(lambda match: "…" + match.group(1), text.plain))
 
 
 def _csv_value(value: Any, dumps: Any) -> str:
@@ -214,6 +252,8 @@ def _table_value(column: str, value: Any, dumps: Any) -> Text:
         value = dumps(value).decode()
     elif column.endswith("_at") and isinstance(value, str) and len(value) >= 19:
         value = value[:19].replace("T", " ")  # seconds are enough on screen; data formats keep all
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return Text(f"{value:,}")
     text = str(value)
     if column in _FREE_TEXT and len(text) > 240:
         # Rich squeezes other columns to nothing when one cell is far wider than the table.
