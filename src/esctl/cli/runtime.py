@@ -30,7 +30,7 @@ class Settings:
     quiet: bool = False
     verbose: bool = False
     _console: Console | None = field(default=None, repr=False)
-    _app_loaded: bool = field(default=False, repr=False)
+    _app_loaded: list[str] | None = field(default=None, repr=False)
 
     def reset(self, *, db: Path, app_modules: tuple[str, ...], quiet: bool, verbose: bool) -> None:
         """Start a new invocation with these global options."""
@@ -39,7 +39,7 @@ class Settings:
         self.quiet = quiet
         self.verbose = verbose
         self._console = None
-        self._app_loaded = False
+        self._app_loaded = None
 
     @property
     def console(self) -> Console:
@@ -87,22 +87,41 @@ def note(message: str) -> None:
 def load_app() -> list[str]:
     """Import the user's modules (``--app``, ``ESCTL_APP`` or ``[tool.esctl] app``), once.
 
+    Safe to call again (the app callback loads them before every command, a command may ask
+    again for their names): later calls import nothing and return the same names.
+
     Returns:
         The names of the modules imported (empty when there is nothing to load).
     """
-    if settings._app_loaded:
-        return []
-    from esctl.app import load_app as load
+    if settings._app_loaded is None:
+        from esctl.app import load_app as load
 
-    loaded = load(settings.app_modules, cwd=Path.cwd())
-    settings._app_loaded = True
-    return loaded
+        settings._app_loaded = load(settings.app_modules, cwd=Path.cwd())
+    return list(settings._app_loaded)
 
 
-def open_store(*, readonly: bool) -> SQLiteEventStore:
-    """Return the store at ``--db``; a read-only one never creates a file (missing: exit 5)."""
+def open_store(*, readonly: bool, create: bool = True) -> SQLiteEventStore:
+    """Return the store at ``--db``.
+
+    Only ``init``, ``append`` and ``demo`` create a store. Every other command opens an existing
+    one: read-only (``readonly=True``), or read-write with ``create=False`` — then a missing file
+    is exit 5 (the message the read commands give) and a database without esctl's schema is
+    exit 7, so a mistyped ``--db`` never becomes a new empty store.
+
+    Args:
+        readonly: Open with ``mode=ro``; never creates or changes the file.
+        create: For a read-write store: create the file and schema when missing.
+
+    Raises:
+        DatabaseNotFoundError: ``create=False`` and the file does not exist.
+        DatabaseUnusableError: ``create=False`` and it is not an esctl event store.
+    """
     from esctl.store.sqlite import SQLiteEventStore
 
+    if not readonly and not create:
+        from esctl.store.sqlite.schema import require_store
+
+        require_store(settings.db)
     return SQLiteEventStore(settings.db, readonly=readonly)
 
 

@@ -8,8 +8,10 @@ end of ``MIGRATIONS``; a released one is never edited.
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from esctl.errors import DatabaseUnusableError, SchemaTooNewError
+from esctl.store.sqlite.driver import open_connection, translate_error
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: the event log.
@@ -117,7 +119,9 @@ def check_readable(conn: sqlite3.Connection) -> None:
     """
     pending = pending_migrations(conn)
     if pending == SCHEMA_VERSION:
-        raise DatabaseUnusableError("not an esctl event store (no schema)", hint="run `esctl init` to create one")
+        # Most likely a mistyped --db that names some other database: do not invite `esctl init`
+        # to add esctl's tables to it.
+        raise not_an_event_store("no esctl schema")
     if pending:
         raise DatabaseUnusableError(
             f"database schema is version {SCHEMA_VERSION - pending}; this esctl needs {SCHEMA_VERSION}",
@@ -125,19 +129,34 @@ def check_readable(conn: sqlite3.Connection) -> None:
         )
 
 
+def not_an_event_store(why: str) -> DatabaseUnusableError:
+    """Return the error for a database that is not an esctl event store (``why`` in brackets)."""
+    return DatabaseUnusableError(
+        f"not an esctl event store ({why})", hint="is --db right? (`esctl init` creates a new store)"
+    )
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Run every pending migration, each in its own immediate transaction.
 
     Safe to run from several processes at once: the version is read again under the write lock.
+    A database with tables of its own but no esctl schema (version 0) is someone else's: it is
+    refused, never given esctl's tables.
 
     Returns:
         The number of migrations applied.
+
+    Raises:
+        SchemaTooNewError: The database is newer than this code.
+        DatabaseUnusableError: It is not an esctl database.
     """
     applied = 0
     while pending_migrations(conn):
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = current_version(conn)
+            if version == 0 and conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
+                raise not_an_event_store("it has tables of its own and no esctl schema")
             if version < SCHEMA_VERSION:
                 for statement in MIGRATIONS[version]:
                     conn.execute(statement)
@@ -148,3 +167,26 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute("ROLLBACK")
             raise
     return applied
+
+
+def require_store(path: Path, *, busy_timeout: float = 5.0) -> None:
+    """Check, without changing the file, that ``path`` is an esctl store a writer may open.
+
+    For commands that write to an existing store but must never create one (``catch-up``,
+    ``rebuild-projection``): a mistyped path fails here instead of becoming a new empty store,
+    and someone else's database is refused before esctl switches it to WAL or adds its tables.
+    An older schema passes (opening it for writing migrates it).
+
+    Raises:
+        DatabaseNotFoundError: The file does not exist.
+        SchemaTooNewError: The database is newer than this code.
+        DatabaseUnusableError: It is not SQLite, or not an esctl event store.
+    """
+    conn = open_connection(path, readonly=True, busy_timeout=busy_timeout)
+    try:
+        if pending_migrations(conn) == SCHEMA_VERSION:
+            raise not_an_event_store("no esctl schema")
+    except sqlite3.Error as error:
+        raise translate_error(error, path) from error
+    finally:
+        conn.close()
