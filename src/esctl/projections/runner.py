@@ -275,7 +275,10 @@ class ProjectionRunner:
                 step = await self.store.run_projection_transaction(lambda s: self._live_step(s, spec, live, limit))
             except HandlerFailure as failure:
                 live.forget()
-                checkpoint, head = await self._record_failure(spec, live, failure, limit)
+                checkpoint, head, applied = await self._record_failure(spec, live, failure, limit)
+                # The failing batch was rolled back; the events before the failing one were
+                # applied again by _record_failure, and they count.
+                events += applied
                 return CatchUpResult(spec.name, events, checkpoint.position, head, checkpoint.error, skipped)
             except BaseException:
                 live.forget()
@@ -308,8 +311,12 @@ class ProjectionRunner:
 
     async def _record_failure(
         self, spec: PersistedProjection, live: _Live, failure: HandlerFailure, limit: int
-    ) -> tuple[Checkpoint, int]:
-        """Apply the events before the failing one and stop the checkpoint just before it."""
+    ) -> tuple[Checkpoint, int, int]:
+        """Apply the events before the failing one and stop the checkpoint just before it.
+
+        Returns:
+            The checkpoint afterwards, the head, and how many events were applied.
+        """
         for _ in range(3):
             try:
                 result = await self.store.run_projection_transaction(
@@ -324,7 +331,7 @@ class ProjectionRunner:
             except BaseException:
                 live.forget()
                 raise
-            checkpoint, _ = result
+            checkpoint = result[0]
             live.synced = (checkpoint.position, checkpoint.generation)
             return result
         raise ProjectionError(
@@ -334,18 +341,18 @@ class ProjectionRunner:
 
     def _fail_step(
         self, storage: ProjectionStorage, spec: PersistedProjection, live: _Live, failure: HandlerFailure, limit: int
-    ) -> tuple[Checkpoint, int]:
+    ) -> tuple[Checkpoint, int, int]:
         checkpoint = storage.get_checkpoint(spec.name) or Checkpoint(spec.name)
         head = storage.head()
         if checkpoint.position >= failure.position:
-            return checkpoint, head  # another runner got past it meanwhile
+            return checkpoint, head, 0  # another runner got past it meanwhile
         live.applier.reset()
         model = ReadModel(storage, spec.name, {table: table for table in spec.tables})
         stop = failure.position - 1
-        _apply_range(storage, spec, live.applier, model, checkpoint.position, stop, limit, _options(spec))
+        count = _apply_range(storage, spec, live.applier, model, checkpoint.position, stop, limit, _options(spec))
         failed = checkpoint.failed(stop, ProjectionFailure(failure.position, failure.event_id, failure.message, _now()))
         storage.put_checkpoint(failed)
-        return failed, head
+        return failed, head, count
 
     def _live_for(self, spec: PersistedProjection) -> _Live:
         live = self._live.get(spec.name)
@@ -515,6 +522,10 @@ class ProjectionRunner:
         )
         return statuses
 
+    async def checkpoint(self, name: str) -> Checkpoint | None:
+        """Return the stored checkpoint of ``name`` (registered here or not), or ``None``."""
+        return await self.store.run_projection_transaction(lambda s: s.get_checkpoint(name), write=False)
+
     async def view(self, name: str, *, tenant_id: UUID | None = None) -> list[dict[str, Any]]:
         """Return the persisted read model as rows (``esctl projection show``).
 
@@ -566,8 +577,14 @@ async def replay(
         applier = spec.open()
         if selected is not None:
             head = await store.get_global_position()
-            upper = head if selected.to_position is None else min(head, selected.to_position)
-            after = max((selected.from_position or 1) - 1, 0)
+            after, upper = await store.run_projection_transaction(
+                lambda s: s.event_range(
+                    max((selected.from_position or 1) - 1, 0),
+                    head if selected.to_position is None else min(head, selected.to_position),
+                    selected,
+                ),
+                write=False,
+            )
 
             def page(storage: ProjectionStorage, after: int) -> tuple[list[Row], int]:
                 rows = _read(storage, spec, after, upper, batch_size, selected)
@@ -662,15 +679,19 @@ def _apply_range(
     options: ReadOptions | None,
     exclude_tenant: UUID | None = None,
 ) -> int:
-    """Apply every event in ``(after, upper]`` that ``spec`` reads; return how many were read."""
+    """Apply every event in ``(after, upper]`` that ``spec`` reads; return how many were applied.
+
+    Dead letters are skipped and not counted, as in a catch-up batch.
+    """
     count = 0
     while after < upper:
         rows = _read(storage, spec, after, upper, limit, options, exclude_tenant)
         if not rows:
             break
         after = rows[-1][0] if len(rows) >= limit else upper
+        rows = _without_dead_letters(storage, spec.name, rows)
         count += len(rows)
-        applier.apply(model, _without_dead_letters(storage, spec.name, rows))
+        applier.apply(model, rows)
     return count
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from esctl.codec import ROW_COLUMNS
 from esctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -36,24 +37,8 @@ if TYPE_CHECKING:
 Row = tuple[Any, ...]
 """A stored event as a tuple of column values, in the order the reader asked for."""
 
-EVENT_COLUMNS: tuple[str, ...] = (
-    "position",
-    "event_id",
-    "event_type",
-    "event_version",
-    "aggregate_type",
-    "aggregate_id",
-    "aggregate_version",
-    "tenant_id",
-    "occurred_at",
-    "stored_at",
-    "correlation_id",
-    "causation_id",
-    "actor_id",
-    "payload",
-    "metadata",
-)
-"""Every column a row read can ask for (``codec.ROW_COLUMNS``; ids as text, times as µs)."""
+EVENT_COLUMNS: tuple[str, ...] = ROW_COLUMNS
+"""Every column a row read can ask for: ``codec.ROW_COLUMNS`` (ids as text, times as µs)."""
 
 NO_TENANT = ""
 """The ``tenant`` of documents that belong to no tenant."""
@@ -179,6 +164,19 @@ class ProjectionStorage(abc.ABC):
         Returns:
             The rows; ids are text, times integer microseconds, payload and metadata JSON bytes.
         """
+
+    def event_range(self, after: int, upper: int, options: ReadOptions | None) -> tuple[int, int]:
+        """Return ``(after, upper)`` narrowed to where ``options``' events can be.
+
+        Called once before paging through a selection with ``read_rows``: a store that can
+        locate some selections cheaply (SQLite: one tenant's time window) saves every page
+        from walking the rest. Pages read within the narrowed range return the same rows.
+        The default narrows nothing.
+
+        Returns:
+            ``(after, upper)`` with ``after >= upper`` when nothing can match.
+        """
+        return after, upper
 
     def read_events(
         self,

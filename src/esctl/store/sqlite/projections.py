@@ -9,6 +9,7 @@ read model or the new one, never a half-built one.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -31,7 +32,7 @@ from esctl.store.readmodel import (
 )
 from esctl.store.sqlite import schema
 from esctl.store.sqlite.driver import in_transaction, translate_error
-from esctl.timeutil import to_micros
+from esctl.store.sqlite.filters import where_clause, window_positions
 
 T = TypeVar("T")
 
@@ -118,16 +119,28 @@ class SQLiteProjectionStorage(ProjectionStorage):
         unknown = set(columns) - set(EVENT_COLUMNS)
         if unknown:
             raise UsageError(f"unknown event columns: {sorted(unknown)}")
-        clauses = ["position > ?", "position <= ?"]
-        params: list[object] = [after, upper]
-        if options is not None:
-            _filters(options, clauses, params)
+        # The shared builder, in page order: a list of values (IN) never drives an index, which
+        # would hand rows back out of position order and make SQLite sort every page.
+        where, params = where_clause(_without_bounds(options), ordered=True)
         if exclude_tenant is not None:
-            clauses.append("tenant_id IS NOT ?")
+            where += " AND tenant_id IS NOT ?"
             params.append(str(exclude_tenant))
-        where = " AND ".join(clauses)
-        sql = f"SELECT {', '.join(columns)} FROM events WHERE {where} ORDER BY position LIMIT {int(limit)}"
-        return self._conn.execute(sql, params).fetchall()
+        sql = (
+            f"SELECT {', '.join(columns)} FROM events WHERE position > ? AND position <= ? AND {where}"
+            f" ORDER BY position LIMIT {int(limit)}"
+        )
+        return self._conn.execute(sql, [after, upper, *params]).fetchall()
+
+    def event_range(self, after: int, upper: int, options: ReadOptions | None) -> tuple[int, int]:
+        """Narrow ``(after, upper]`` to one tenant's time window (see ``ProjectionStorage.event_range``)."""
+        if options is None or len(options.tenants) != 1 or options.aggregate_id is not None:
+            return after, upper
+        if options.from_timestamp is None and options.to_timestamp is None:
+            return after, upper
+        window = window_positions(self._conn, options)
+        if window is None:
+            return after, after
+        return max(after, window[0] - 1), min(upper, window[1])
 
     # -- checkpoints and dead letters -----------------------------------------------------
 
@@ -303,29 +316,8 @@ def _checkpoint(row: Row) -> Checkpoint:
     )
 
 
-def _filters(options: ReadOptions, clauses: list[str], params: list[object]) -> None:
-    tenants = options.tenants
-    if len(tenants) == 1:
-        clauses.append("tenant_id = ?")
-        params.append(str(tenants[0]))
-    elif tenants:
-        clauses.append(f"tenant_id IN ({', '.join('?' * len(tenants))})")
-        params.extend(str(t) for t in tenants)
-    if options.aggregate_type is not None:
-        clauses.append("aggregate_type = ?")
-        params.append(options.aggregate_type)
-    if options.aggregate_id is not None:
-        clauses.append("aggregate_id = ?")
-        params.append(str(options.aggregate_id))
-    if len(options.event_types) == 1:
-        clauses.append("event_type = ?")
-        params.append(options.event_types[0])
-    elif options.event_types:
-        clauses.append(f"event_type IN ({', '.join('?' * len(options.event_types))})")
-        params.extend(options.event_types)
-    if options.from_timestamp is not None:
-        clauses.append("occurred_at >= ?")
-        params.append(to_micros(options.from_timestamp))
-    if options.to_timestamp is not None:
-        clauses.append("occurred_at < ?")
-        params.append(to_micros(options.to_timestamp))
+def _without_bounds(options: ReadOptions | None) -> ReadOptions | None:
+    """``options`` without its own position bounds and limit (``read_rows`` takes them apart)."""
+    if options is None:
+        return None
+    return dataclasses.replace(options, from_position=None, to_position=None, limit=None)
