@@ -113,6 +113,7 @@ def esctl(
     return subprocess.run(
         [sys.executable, "-m", "esctl", "--db", str(db), "--app", str(db.parent / "ptest_app.py"), *args],
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         env={**os.environ, **(env or {})},
         timeout=timeout,
@@ -222,8 +223,10 @@ def read_models(db: Path) -> dict[str, Any]:
 
 def statuses(db: Path) -> dict[str, dict[str, Any]]:
     result = esctl(db, "projections", "--format", "json")
-    assert result.returncode == 0, result.stderr
-    return {row["name"]: row for row in json.loads(result.stdout)}
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    failed = any(row["status"] == "failed" for row in rows.values())
+    assert result.returncode == (8 if failed else 0), result.stderr
+    return rows
 
 
 # -- a poison event --------------------------------------------------------------------------------
@@ -236,8 +239,15 @@ def test_a_poison_event_stops_only_its_projection_exit_8_and_skip_moves_past_it(
 
     result = esctl(db, "catch-up", "--batch-size", "10")
     assert result.returncode == 8, result.stderr
-    assert "applied: FAILED at position 24" in result.stderr
-    assert "Error: 1 projection stopped by a failing handler (applied)" in result.stderr
+    # The failure is said once, with the events applied before it (23, in three batches).
+    assert "FAILED" not in result.stderr
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error.startswith(
+        f"Error: 1 projection stopped by a failing handler (applied): applied at position 24 (event {poison_id})"
+    )
+    assert "stopped at 23 after 23 events" in error
+    assert result.stderr.count("position 24") == 1
+    assert "`esctl catch-up applied --skip`" in error
     assert "Traceback" not in result.stderr
 
     status = statuses(db)
@@ -449,7 +459,7 @@ def test_ctrl_c_during_a_rebuild_exits_130_and_leaves_the_read_model_in_use(db: 
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130, stderr
-    assert "Interrupted; the read model in use is unchanged" in stderr
+    assert "Interrupted; applied: the read model in use is unchanged (its rebuild was not swapped in)." in stderr
     assert query(db, "SELECT * FROM applied ORDER BY event_id") == before
     assert not table_exists(db, "applied__g1")  # the fresh table was dropped
     assert (checkpoint(db, "applied"), statuses(db)["applied"]["generation"]) == (1000, 0)
@@ -514,7 +524,12 @@ def test_progress_bar_on_a_terminal(db: Path) -> None:
         (("rebuild-projection",), 2, "give a projection NAME, or --all"),
         (("rebuild-projection", "tally", "--all"), 2, "give a projection NAME, or --all"),
         (("rebuild-projection", "tally", "--tenant", "acme"), 3, "'acme' is not a UUID"),
-        (("rebuild-projection", "applied", "--tenant", str(TENANTS[0])), 0, ""),
+        (("rebuild-projection", "applied", "--tenant", str(TENANTS[0]), "--yes"), 0, ""),
+        (
+            ("rebuild-projection", "applied"),
+            2,
+            "Error: rebuild of applied needs confirmation and stdin is not a terminal — pass --yes",
+        ),
     ],
 )
 def test_projection_command_errors_and_exit_codes(db: Path, args: tuple[str, ...], code: int, message: str) -> None:

@@ -7,7 +7,8 @@ data on stdout in the shared ``--format``, progress and summaries on stderr.
 from __future__ import annotations
 
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -23,7 +24,7 @@ from esctl.cli.filters import (
     UntilOption,
     parse_uuid,
 )
-from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format, screenful
+from esctl.cli.output import FormatOption, OutputFormat, RowWriter, plural, resolve_format, screenful
 from esctl.cli.runtime import load_app, note, open_store, run, settings
 
 if TYPE_CHECKING:
@@ -79,7 +80,8 @@ def list_projections(fmt: FormatOption = None) -> None:
 
     Built-ins (`tenant-stats`, `stream-index`) are always there; yours come from `--app`.
     A projection whose handler failed shows `failed` with the position, event id and message
-    it stopped at. Projections stored in the database but not loaded show `not loaded`.
+    it stopped at, and the command then exits 8 (after the listing). Projections stored in the
+    database but not loaded show `not loaded`.
 
     **Examples**
 
@@ -91,6 +93,20 @@ def list_projections(fmt: FormatOption = None) -> None:
     writer = RowWriter(resolve_format(fmt), STATUS_COLUMNS, table_columns=STATUS_TABLE)
     writer.write(_status_row(status) for status in statuses)
     writer.close()
+    _fail_if_failed(statuses)
+
+
+def _fail_if_failed(statuses: list[ProjectionStatus]) -> None:
+    from esctl.errors import ProjectionError
+
+    failed = [status.name for status in statuses if status.status == "failed"]
+    if failed:
+        raise ProjectionError(
+            f"{plural(len(failed), 'projection')} stopped by a failing handler ({', '.join(failed)}); "
+            "the listing shows where and why",
+            hint="fix the handler and run `esctl catch-up` again, "
+            f"or skip the event with `esctl catch-up {' '.join(failed)} --skip`",
+        )
 
 
 async def _statuses(registry: ProjectionRegistry) -> list[ProjectionStatus]:
@@ -128,7 +144,7 @@ def _status_row(status: ProjectionStatus) -> dict[str, Any]:
 @app.command("catch-up", rich_help_panel=PANEL)
 def catch_up(
     names: Annotated[
-        list[str] | None, typer.Argument(metavar="[NAME]...", help="Projections to advance (default: all).")
+        list[str] | None, typer.Argument(metavar="NAME", help="Projections to advance (default: all).")
     ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", help="Keep polling for new events until interrupted (Ctrl-C exits 130).")
@@ -166,14 +182,14 @@ def catch_up(
         return
     results = _run_interruptible(_catch_up(registry, names or None, skip, batch_size), _CHECKPOINTS_SAFE)
     for result in results:
-        _report_catch_up(result)
+        _report_catch_up(result, failure=False)  # failures: once, in the error below
     _fail_if_stopped(results)
 
 
 async def _catch_up(
     registry: ProjectionRegistry, names: Sequence[str] | None, skip: bool, batch_size: int | None
 ) -> list[CatchUpResult]:
-    async with open_store(readonly=False) as store:
+    async with open_store(readonly=False, create=False) as store:
         runner = _runner(store, registry, batch_size)
         with _ProgressBar(settings.show_progress, "Catching up") as bar:
             return await runner.catch_up(names, skip=skip, progress=bar.update)
@@ -192,10 +208,10 @@ async def _follow(
                 or result.skipped
                 or (result.failure is not None and reported.get(result.name) != result.failure)
             ):
-                _report_catch_up(result)
+                _report_catch_up(result, failure=True)
             reported[result.name] = result.failure
 
-    async with open_store(readonly=False) as store:
+    async with open_store(readonly=False, create=False) as store:
         runner = _runner(store, registry, batch_size)
         if skip:
             on_results(await runner.catch_up(names, skip=True))
@@ -203,21 +219,19 @@ async def _follow(
         await runner.follow(names, interval=interval, on_results=on_results)
 
 
-def _report_catch_up(result: CatchUpResult) -> None:
+def _report_catch_up(result: CatchUpResult, *, failure: bool) -> None:
+    """Say what catching ``result.name`` up did; a failure only when ``failure`` (``--follow``)."""
     if result.skipped is not None:
         note(
             f"{result.name}: skipped the event at position {result.skipped.position} "
             f"(event {result.skipped.event_id}), recorded as a dead letter."
         )
     if result.failure is not None:
-        failure = result.failure
-        note(
-            f"{result.name}: FAILED at position {failure.position} (event {failure.event_id}): {failure.message}; "
-            f"stopped at {result.position:,} after {_plural(result.events, 'event')}."
-        )
+        if failure:
+            note(f"{result.name}: FAILED {_failure_detail(result)}.")
         return
     note(
-        f"{result.name}: applied {_plural(result.events, 'event')}; at position {result.position:,} of {result.head:,}."
+        f"{result.name}: applied {plural(result.events, 'event')}; at position {result.position:,} of {result.head:,}."
     )
 
 
@@ -227,14 +241,22 @@ def _fail_if_stopped(results: list[CatchUpResult]) -> None:
     failed = [r for r in results if r.failure is not None]
     if not failed:
         return
-    first = failed[0]
-    assert first.failure is not None
-    names = ", ".join(r.name for r in failed)
+    names = [r.name for r in failed]
+    details = "; ".join(f"{r.name} {_failure_detail(r)}" for r in failed)
     raise ProjectionError(
-        f"{_plural(len(failed), 'projection')} stopped by a failing handler ({names}); "
-        f"{first.name} at position {first.failure.position}: {first.failure.message}",
+        f"{plural(len(failed), 'projection')} stopped by a failing handler ({', '.join(names)}): {details}",
         hint="fix the handler and run `esctl catch-up` again, "
-        f"or skip the event with `esctl catch-up {first.name} --skip`",
+        f"or skip the event with `esctl catch-up {' '.join(names)} --skip`",
+    )
+
+
+def _failure_detail(result: CatchUpResult) -> str:
+    """``at position P (event ID): MESSAGE; stopped at Q after N events`` for a failed result."""
+    failure = result.failure
+    assert failure is not None
+    return (
+        f"at position {failure.position} (event {failure.event_id}): {failure.message}; "
+        f"stopped at {result.position:,} after {plural(result.events, 'event')}"
     )
 
 
@@ -269,13 +291,64 @@ def rebuild_projection(
         for line in run(_plan(registry, names, tenant_id)):
             print(line, file=sys.stderr)
         return
-    if not yes and sys.stdin.isatty():
-        what = f"{names[0]}" if len(names) == 1 else f"{len(names)} projections"
-        part = f" for tenant {tenant_id}" if tenant_id else ""
-        typer.confirm(f"Rebuild {what}{part} from the first event?", abort=True, err=True)
+    if not yes:
+        _confirm_rebuild(names, tenant_id)
+    progress = _RebuildProgress()
     _run_interruptible(
-        _rebuild(registry, names, tenant_id, batch_size), "the read model in use is unchanged (or fully swapped)"
+        _rebuild(registry, names, tenant_id, batch_size, progress), lambda: _interrupted_rebuild(progress)
     )
+
+
+def _confirm_rebuild(names: list[str], tenant_id: UUID | None) -> None:
+    """Ask on the terminal; declining, or no terminal to ask on, is exit 2 (scripts pass --yes)."""
+    from esctl.errors import UsageError
+
+    what = names[0] if len(names) == 1 else f"{len(names)} projections ({', '.join(names)})"
+    part = f" for tenant {tenant_id}" if tenant_id else ""
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"rebuild of {what}{part} needs confirmation and stdin is not a terminal",
+            hint="pass --yes to skip the question",
+        )
+    try:
+        confirmed = typer.confirm(f"Rebuild {what}{part} from the first event?", err=True)
+    except typer.Abort:  # Ctrl-D or Ctrl-C at the prompt
+        confirmed = False
+    if not confirmed:
+        raise UsageError(f"rebuild of {what}{part} declined", hint="pass --yes to skip the question")
+
+
+@dataclass
+class _RebuildProgress:
+    """How far ``rebuild-projection`` got, so an interruption can say what state it left."""
+
+    done: list[str] = field(default_factory=list)
+    current: str | None = None
+    generation: int = 0
+    """The current projection's read-model generation before its rebuild (the swap raises it)."""
+
+
+def _interrupted_rebuild(progress: _RebuildProgress) -> str:
+    """Say which read model is in use after Ctrl-C: the old one, or the rebuilt one if the swap committed."""
+    done = f"rebuilt and swapped in: {', '.join(progress.done)}; " if progress.done else ""
+    name = progress.current
+    if name is None:
+        return f"{done}nothing else was changed"
+    try:
+        generation = run(_generation(name))
+    except Exception:  # the interruption is what gets reported; this is a detail
+        return f"{done}{name}: could not tell whether its rebuild was swapped in (see `esctl projections`)"
+    if generation > progress.generation:
+        return f"{done}{name}: its rebuild had been swapped in already, and the rebuilt read model is in use"
+    return f"{done}{name}: the read model in use is unchanged (its rebuild was not swapped in)"
+
+
+async def _generation(name: str) -> int:
+    from esctl.projections.runner import ProjectionRunner
+
+    async with open_store(readonly=True) as store:
+        checkpoint = await ProjectionRunner(store, ()).checkpoint(name)
+    return 0 if checkpoint is None else checkpoint.generation
 
 
 async def _plan(registry: ProjectionRegistry, names: list[str], tenant_id: UUID | None) -> list[str]:
@@ -286,23 +359,31 @@ async def _plan(registry: ProjectionRegistry, names: list[str], tenant_id: UUID 
             events, head = await runner.plan_rebuild(name, tenant_id=tenant_id)
             part = f" for tenant {tenant_id}" if tenant_id else ""
             lines.append(
-                f"Would rebuild {name}{part} from {_plural(events, 'event')} (head position {head:,}); nothing changed."
+                f"Would rebuild {name}{part} from {plural(events, 'event')} (head position {head:,}); nothing changed."
             )
     return lines
 
 
 async def _rebuild(
-    registry: ProjectionRegistry, names: list[str], tenant_id: UUID | None, batch_size: int | None
+    registry: ProjectionRegistry,
+    names: list[str],
+    tenant_id: UUID | None,
+    batch_size: int | None,
+    progress: _RebuildProgress,
 ) -> None:
-    async with open_store(readonly=False) as store:
+    async with open_store(readonly=False, create=False) as store:
         runner = _runner(store, registry, batch_size)
         for name in names:
+            checkpoint = await runner.checkpoint(name)
+            progress.current, progress.generation = name, 0 if checkpoint is None else checkpoint.generation
             with _ProgressBar(settings.show_progress, "Rebuilding") as bar:
                 result = await runner.rebuild(name, tenant_id=tenant_id, progress=bar.update)
+            progress.done.append(name)
+            progress.current = None
             rate = result.events / result.seconds if result.seconds > 0 else 0.0
             part = f" (tenant {tenant_id})" if tenant_id else ""
             note(
-                f"Rebuilt {name}{part}: {_plural(result.events, 'event')} in {result.seconds:.2f} s "
+                f"Rebuilt {name}{part}: {plural(result.events, 'event')} in {result.seconds:.2f} s "
                 f"({rate:,.0f} events/s); at position {result.position:,}."
             )
 
@@ -381,7 +462,7 @@ async def _replay_events(options: ReadOptions, fmt: OutputFormat) -> None:
     elif total > count:
         footer = f"{count:,} of {total:,} events shown; use --format ndjson for all of them."
     else:
-        footer = f"{_plural(count, 'event')} replayed."
+        footer = f"{plural(count, 'event')} replayed."
     writer.close(footer=footer)
 
 
@@ -392,6 +473,9 @@ def projection_show(
     fmt: FormatOption = None,
 ) -> None:
     """Print a persisted read model, as its checkpoint last left it.
+
+    Nothing is applied first: run `esctl catch-up NAME` to bring it up to date. With
+    `--tenant`, only that tenant's part of a projection kept per tenant is printed.
 
     **Examples**
 
@@ -443,17 +527,16 @@ def _write_rows(rows: list[dict[str, Any]], fmt: OutputFormat, *, empty: str) ->
 _CHECKPOINTS_SAFE = "every checkpoint is at a committed batch"
 
 
-def _run_interruptible(coroutine: Coroutine[Any, Any, T], state: str) -> T:
-    """Run a long command; Ctrl-C ends it with exit code 130 and says what state it left."""
+def _run_interruptible(coroutine: Coroutine[Any, Any, T], state: str | Callable[[], str]) -> T:
+    """Run a long command; Ctrl-C ends it with exit code 130 and says what state it left.
+
+    ``state`` is the sentence to say, or a function that finds it out after the interruption.
+    """
     try:
         return run(coroutine)
     except KeyboardInterrupt:
-        note(f"Interrupted; {state}.")
+        note(f"Interrupted; {state if isinstance(state, str) else state()}.")
         raise typer.Exit(130) from None
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 class _ProgressBar:
