@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from cli_support import CART_2, ESCTL, TENANT_B, dumped, event, invoke, ndjson, run_esctl
+from cli_support import CART_2, ESCTL, TENANT_B, dumped, event, invoke, ndjson, rows, run_esctl
 
 
 @pytest.fixture
@@ -217,3 +219,57 @@ def test_data_formats_keep_raw_numbers(big: Path) -> None:
     result = invoke(big, "tenants", "--format", "csv")
     assert ",1200," in result.stdout
     assert [row["events"] for row in dumped(invoke(big, "tenants", "--format", "ndjson").stdout)] == [1200, 3]
+
+
+# -- demo -------------------------------------------------------------------------------------------
+
+
+def test_demo_reports_the_events_the_store_really_holds(tmp_path: Path) -> None:
+    path = tmp_path / "demo.db"
+    assert invoke(path, "demo", "--days", "3", "--end", "2026-11-26T00:00:00Z").exit_code == 0
+    held = len(rows(path) or [])
+    again = invoke(path, "demo", "--days", "42")  # a larger history than the store holds
+    assert again.exit_code == 0
+    assert f"already holds the demo ({held:,} events)" in again.stderr
+    assert len(rows(path) or []) == held
+
+
+def test_demo_messages_use_the_singular_for_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from esctl.cli.demo import _print_next_steps
+    from esctl.demo import DemoSummary
+
+    moment = datetime(2026, 11, 1, tzinfo=UTC)
+    _print_next_steps(DemoSummary(1, 1, moment, moment))
+    assert "with 1 event of 4 tenants" in capsys.readouterr().err
+    _print_next_steps(DemoSummary(1, 0, None, None))
+    assert "already holds the demo (1 event)" in capsys.readouterr().err
+
+
+def _interrupt_demo(db: Path, *, when_writing: bool) -> tuple[int, bytes]:
+    process = subprocess.Popen(
+        [str(ESCTL), "--db", str(db), "demo", "--days", "2000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    wal = db.with_name(db.name + "-wal")
+    deadline = time.monotonic() + 60
+    if when_writing:  # wait until the append has written several chunks (the schema alone is a few KB)
+        while (
+            time.monotonic() < deadline and process.poll() is None and not (wal.exists() and wal.stat().st_size > 4e6)
+        ):
+            time.sleep(0.02)
+    else:  # generating the history, before the first write
+        time.sleep(1.0)
+    assert process.poll() is None, "the demo ended before it could be interrupted"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr
+
+
+@pytest.mark.parametrize("when_writing", [False, True], ids=["generating", "writing"])
+def test_ctrl_c_during_the_demo_exits_130_and_writes_nothing(tmp_path: Path, when_writing: bool) -> None:
+    db = tmp_path / "demo.db"
+    code, stderr = _interrupt_demo(db, when_writing=when_writing)
+    assert code == 130, stderr
+    assert b"Traceback" not in stderr
+    assert rows(db) in (None, [])

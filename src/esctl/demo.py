@@ -11,10 +11,12 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
@@ -22,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from esctl.errors import UsageError
 from esctl.events import DomainEvent
 from esctl.registry import register_event
-from esctl.store.base import EventStore, ReadOptions
+from esctl.store.base import AppendChunk, EventStore, ReadOptions
 from esctl.timeutil import to_micros
 
 DEMO_TENANTS: dict[str, UUID] = {
@@ -141,18 +143,23 @@ class DemoSummary:
     """What ``load_demo`` did.
 
     Attributes:
-        events: Events in the demo history.
+        events: Events in the store afterwards: the demo history just written, or the events
+            the store already held.
         appended: Events written (0 when the store already held the demo).
         tenants: The demo's tenants by name.
-        first_occurred_at: The earliest event's time.
-        last_occurred_at: The latest event's time.
+        first_occurred_at: The earliest event's time (``None`` when nothing was written).
+        last_occurred_at: The latest event's time (``None`` when nothing was written).
     """
 
     events: int
     appended: int
-    first_occurred_at: datetime
-    last_occurred_at: datetime
+    first_occurred_at: datetime | None
+    last_occurred_at: datetime | None
     tenants: dict[str, UUID] = field(default_factory=lambda: dict(DEMO_TENANTS))
+
+
+DEMO_CHUNK = 2000
+"""Events per chunk of ``load_demo``'s append (one transaction for them all)."""
 
 
 def demo_events(*, seed: int = 7, days: int = 42, end: datetime | None = None) -> list[DomainEvent]:
@@ -166,39 +173,51 @@ def demo_events(*, seed: int = 7, days: int = 42, end: datetime | None = None) -
     Returns:
         The events in the order they happened, with their stream versions set.
     """
-    stop = (end or datetime.now(UTC)).astimezone(UTC)
-    start = stop - timedelta(days=days)
-    rng = random.Random(seed)
-    history = _History(rng, stop)
-    for week in range(days // 7 + 1):
-        moment = start + timedelta(days=7 * week, hours=6)
-        history.add(None, CatalogPublished, moment, None, catalog_version=week + 1, products=len(_CATALOG))
-    for name, tenant in DEMO_TENANTS.items():
-        _tenant_orders(history, rng, name, tenant, start, days)
-    return history.finish()
+    history = _History.starting(seed, days, end)
+    for _ in history.generate(days):
+        pass
+    return list(history.numbered())
 
 
 async def load_demo(store: EventStore, *, seed: int = 7, days: int = 42, end: datetime | None = None) -> DemoSummary:
     """Fill an empty store with the demo history, in one atomic append.
 
-    A store that already holds the demo is left as it is.
+    The store is checked first: one that already holds the demo is left as it is, without
+    generating anything. The history is generated a day at a time, yielding to the event loop
+    in between, and appended in chunks of ``DEMO_CHUNK`` events within ONE transaction, so a
+    cancelled ``load_demo`` (Ctrl-C) stops promptly and writes nothing.
 
     Raises:
         UsageError: The store holds other events.
     """
-    events = demo_events(seed=seed, days=days, end=end)
-    first, last = events[0].occurred_at, events[-1].occurred_at
+    import asyncio
+
     held = await store.get_global_position()
     if held:
         demo_orders = ReadOptions(tenant_id=DEMO_TENANTS["acme"], event_types=("OrderPlaced",), limit=1)
         if await store.count_events(demo_orders):
-            return DemoSummary(len(events), 0, first, last)
+            return DemoSummary(held, 0, None, None)
         raise UsageError(
             f"the store already holds {held:,} events that are not the demo's; the demo only fills an empty store",
             hint="fill a new database instead, e.g. `esctl --db demo.db demo`",
         )
-    result = await store.append_batch(events)
-    return DemoSummary(len(events), result.appended, first, last)
+    history = _History.starting(seed, days, end)
+    for _ in history.generate(days):
+        await asyncio.sleep(0)  # where a cancellation (Ctrl-C) gets in
+    count = len(history.events)
+    if not count:
+        return DemoSummary(0, 0, None, None)
+    first, last = history.first_and_last()
+    result = await store.append_chunks(history.chunks(DEMO_CHUNK))
+    return DemoSummary(count, result.appended, first, last)
+
+
+@dataclass(frozen=True, slots=True)
+class _ModelOnly:
+    """A demo event on its way into the store: a model, no pre-encoded row."""
+
+    event: DomainEvent
+    row: list[Any] | None = None
 
 
 class _History:
@@ -207,7 +226,23 @@ class _History:
     def __init__(self, rng: random.Random, stop: datetime) -> None:
         self.rng = rng
         self.stop = stop
+        self.start = stop
         self.events: list[tuple[int, int, DomainEvent]] = []
+
+    @classmethod
+    def starting(cls, seed: int, days: int, end: datetime | None) -> _History:
+        stop = (end or datetime.now(UTC)).astimezone(UTC)
+        history = cls(random.Random(seed), stop)
+        history.start = stop - timedelta(days=days)
+        return history
+
+    def generate(self, days: int) -> Iterator[None]:
+        """Generate the history, yielding after each tenant's day (the same events as in one go)."""
+        for week in range(days // 7 + 1):
+            moment = self.start + timedelta(days=7 * week, hours=6)
+            self.add(None, CatalogPublished, moment, None, catalog_version=week + 1, products=len(_CATALOG))
+        for name, tenant in DEMO_TENANTS.items():
+            yield from _tenant_orders(self, self.rng, name, tenant, self.start, days)
 
     def uuid(self, moment: datetime) -> UUID:
         # A UUIDv7 (time-ordered, like esctl's own ids) whose random bits come from the seed.
@@ -244,19 +279,33 @@ class _History:
         self.events.append((to_micros(moment), len(self.events), event))
         return event
 
-    def finish(self) -> list[DomainEvent]:
+    def first_and_last(self) -> tuple[datetime, datetime]:
+        first = min(self.events, key=lambda item: (item[0], item[1]))[2]
+        last = max(self.events, key=lambda item: (item[0], item[1]))[2]
+        return first.occurred_at, last.occurred_at
+
+    def numbered(self) -> Iterator[DomainEvent]:
+        """Yield the events in time order, each with its stream version set."""
         versions: dict[tuple[str, UUID], int] = {}
-        ordered: list[DomainEvent] = []
-        for _, _, event in sorted(self.events, key=lambda item: (item[0], item[1])):
+        self.events.sort(key=lambda item: (item[0], item[1]))
+        for _, _, event in self.events:
             key = (event.aggregate_type, event.aggregate_id)
             versions[key] = versions.get(key, 0) + 1
-            ordered.append(event.model_copy(update={"aggregate_version": versions[key]}))
-        return ordered
+            yield event.model_copy(update={"aggregate_version": versions[key]})
+
+    def chunks(self, size: int) -> Iterator[AppendChunk]:
+        """Yield the numbered events in chunks of ``size`` (plain code: a store may run it on its thread)."""
+        numbered = self.numbered()
+        while chunk := list(itertools.islice(numbered, size)):
+            yield AppendChunk([_ModelOnly(event) for event in chunk])
 
 
-def _tenant_orders(history: _History, rng: random.Random, name: str, tenant: UUID, start: datetime, days: int) -> None:
+def _tenant_orders(
+    history: _History, rng: random.Random, name: str, tenant: UUID, start: datetime, days: int
+) -> Iterator[None]:
     customers: list[tuple[UUID, str]] = []
     for day in range(days):
+        yield
         midnight = (start + timedelta(days=day)).replace(hour=0, minute=0, second=0, microsecond=0)
         weekend = midnight.weekday() >= 5
         rate = _ORDERS_PER_DAY[name] * (0.6 if weekend else 1.0) * (0.8 + 0.4 * day / max(days, 1))

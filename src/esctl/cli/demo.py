@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from esctl.cli.app import app
+from esctl.cli.output import plural
 from esctl.cli.runtime import note, open_store, run, settings
 
 if TYPE_CHECKING:
@@ -28,8 +29,10 @@ def demo(
     About 4,600 events over six weeks: customers registering, orders placed, paid, dispatched,
     delivered, some cancelled or refunded, and a weekly catalog event with no tenant. The
     tenants have fixed ids (acme is `00000000-0000-4000-8000-00000000000a`). A database that
-    already holds the demo is left alone; one holding other events is refused. Load the demo's
-    event classes with `--app esctl.demo` to validate or list them.
+    already holds the demo is left alone; one holding other events is refused. The demo is
+    written in ONE transaction: Ctrl-C stops it promptly (exit 130) and leaves the database
+    without any of it. Load the demo's event classes with `--app esctl.demo` to validate or
+    list them.
 
     **Examples**
 
@@ -55,13 +58,16 @@ def _print_next_steps(summary: DemoSummary) -> None:
 
     db = "" if str(settings.db) == "events.db" else f" --db {shlex.quote(str(settings.db))}"
     acme = summary.tenants["acme"]
-    if summary.appended:
+    if summary.appended and summary.first_occurred_at and summary.last_occurred_at:
         note(
-            f"Filled {settings.db} with {summary.appended:,} events of {len(summary.tenants)} tenants, "
+            f"Filled {settings.db} with {plural(summary.appended, 'event')} of "
+            f"{plural(len(summary.tenants), 'tenant')}, "
             f"{summary.first_occurred_at:%Y-%m-%d} to {summary.last_occurred_at:%Y-%m-%d}."
         )
+    elif summary.events:
+        note(f"{settings.db} already holds the demo ({plural(summary.events, 'event')}); nothing to do.")
     else:
-        note(f"{settings.db} already holds the demo ({summary.events:,} events); nothing to do.")
+        note(f"The demo history of these options is empty; {settings.db} is unchanged.")
     note(
         "\nTry next:\n"
         f"  esctl{db} tenants\n"
