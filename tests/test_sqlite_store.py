@@ -453,3 +453,19 @@ async def test_stores_on_separate_loops_in_one_process(tmp_path: Path) -> None:
         return asyncio.run(count())
 
     assert await asyncio.to_thread(read_in_a_new_loop) == 3
+
+
+async def test_someone_elses_database_is_refused_and_left_exactly_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "theirs.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    conn.execute("INSERT INTO invoices (total) VALUES (9.5)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    store = SQLiteEventStore(path)
+    with pytest.raises(DatabaseUnusableError, match="not an esctl event store"):
+        await store.get_global_position()
+    await store.close()
+    assert path.read_bytes() == before  # no esctl tables, and still in its own journal mode
+    assert not (tmp_path / "theirs.db-wal").exists()

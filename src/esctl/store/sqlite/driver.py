@@ -68,6 +68,11 @@ def open_connection(path: Path, *, readonly: bool, busy_timeout: float) -> sqlit
     else:
         if path.is_dir():
             raise DatabaseUnusableError(f"{path} is a directory", hint="give --db the path of a file")
+        if not path.parent.is_dir():
+            raise DatabaseUnusableError(
+                f"cannot create {path}: the directory {path.parent} does not exist",
+                hint="create the directory first, or give --db a path in an existing one",
+            )
         conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
     return conn
 
@@ -138,8 +143,14 @@ class Worker:
             if self._conn is None:
                 conn = open_connection(self.path, readonly=self.readonly, busy_timeout=self._busy_timeout)
                 try:
-                    configure(conn, readonly=self.readonly, busy_timeout=self._busy_timeout)
-                    self._setup(conn)
+                    if self.readonly:
+                        configure(conn, readonly=True)
+                        self._setup(conn)
+                    else:
+                        # Set up (migrate) before switching to WAL: the migration refuses
+                        # someone else's database, which must then be left exactly as it was.
+                        self._setup(conn)
+                        configure(conn, readonly=False, busy_timeout=self._busy_timeout)
                 except BaseException:
                     conn.close()
                     raise
