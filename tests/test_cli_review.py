@@ -273,3 +273,46 @@ def test_ctrl_c_during_the_demo_exits_130_and_writes_nothing(tmp_path: Path, whe
     assert code == 130, stderr
     assert b"Traceback" not in stderr
     assert rows(db) in (None, [])
+
+
+# -- hints ------------------------------------------------------------------------------------------
+
+
+def test_a_tenant_name_instead_of_an_id_is_told_where_ids_are(db: Path) -> None:
+    result = invoke(db, "dump", "--tenant", "acme")
+    assert result.exit_code == 3
+    assert "tenant ids are UUIDs; `esctl tenants` lists them" in only_error_line(result.stderr)
+
+
+def test_since_after_until_shows_z_times_and_says_to_swap(db: Path) -> None:
+    result = invoke(db, "dump", "--since", "7d", "--until", "14d")
+    assert result.exit_code == 2
+    line = only_error_line(result.stderr)
+    assert "+00:00" not in line
+    assert re.search(r"--since \(\d{4}-\d\d-\d\dT[\d:.]+Z\) is later than --until \(\d{4}-\d\d-\d\dT[\d:.]+Z\)", line)
+    assert "swap --since and --until" in line
+
+
+def test_reversed_positions_get_a_hint(db: Path) -> None:
+    result = invoke(db, "dump", "--from-position", "10", "--to-position", "5")
+    assert result.exit_code == 2
+    assert "— swap them" in only_error_line(result.stderr)
+
+
+def test_a_db_in_a_missing_directory_says_the_directory_is_missing(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "x.db"
+    result = invoke(path, "init")
+    assert result.exit_code == 7
+    line = only_error_line(result.stderr)
+    assert f"the directory {path.parent} does not exist" in line
+    assert "not a directory" not in line
+    assert not path.parent.exists()
+
+
+@pytest.mark.parametrize("fmt", ["table", "ndjson", "json", "csv"])
+def test_types_without_an_app_says_so_on_stderr_in_every_format(tmp_path: Path, fmt: str) -> None:
+    # A real process: in this one, other tests may have registered classes.
+    result = run_esctl("types", "--format", fmt, cwd=tmp_path)
+    assert result.returncode == 0
+    assert "no event types registered; load your modules with --app" in result.stderr.decode()
+    assert b"no event types" not in result.stdout

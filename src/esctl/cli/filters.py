@@ -83,12 +83,18 @@ class EventFilter:
         since = None if self.since is None else parse_timestamp(self.since, field="--since", now=moment)
         until = None if self.until is None else parse_timestamp(self.until, field="--until", now=moment)
         if since is not None and until is not None and since > until:
+            from esctl.timeutil import format_micros, to_micros
+
             raise UsageError(
-                f"--since ({since.isoformat()}) is later than --until ({until.isoformat()})",
-                hint="the window is half-open: --since is inclusive, --until exclusive",
+                f"--since ({format_micros(to_micros(since))}) is later than "
+                f"--until ({format_micros(to_micros(until))})",
+                hint="swap --since and --until (the window is half-open: --since inclusive, --until exclusive)",
             )
         if self.from_position is not None and self.to_position is not None and self.from_position > self.to_position:
-            raise UsageError(f"--from-position {self.from_position} is after --to-position {self.to_position}")
+            raise UsageError(
+                f"--from-position {self.from_position} is after --to-position {self.to_position}",
+                hint="swap them: positions run from --from-position up to --to-position, both included",
+            )
         return ReadOptions(
             from_position=self.from_position,
             to_position=self.to_position,
@@ -113,4 +119,5 @@ def parse_uuid(text: str, option: str) -> UUID:
     except ValueError:
         from esctl.errors import InvalidInputError
 
-        raise InvalidInputError(f"{text!r} is not a UUID", field=option) from None
+        hint = "tenant ids are UUIDs; `esctl tenants` lists them" if option == "--tenant" else None
+        raise InvalidInputError(f"{text!r} is not a UUID", field=option, hint=hint) from None

@@ -241,10 +241,10 @@ def types(
         writer.write({**row, "fields": ", ".join(row["fields"])} for row in rows)
     else:
         writer.write(rows)
-    footer = None
+    writer.close()
     if not rows:
-        footer = "No event types are registered; load your application's modules with --app MODULE."
-    writer.close(footer=footer)
+        # On stderr in every format: piped output would otherwise be silently empty.
+        note("Note: no event types registered; load your modules with --app MODULE.")
 
 
 @app.command(rich_help_panel="Inspect")
