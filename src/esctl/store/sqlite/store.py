@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
 
 from esctl import codec
+from esctl.errors import InvalidInputError
 from esctl.events import DomainEvent, StoredEvent
 from esctl.registry import EventRegistry, default_registry
 from esctl.store.base import (
@@ -122,7 +123,34 @@ class SQLiteEventStore(EventStore):
         """Append events of any streams in one transaction; see ``EventStore.append_batch``."""
         if not events:
             return AppendResult(appended=0)
-        return await self._worker.run(_append, list(events), expected_versions, auto_version, self.registry)
+        return await self._append(events, _encoded(events), expected_versions, auto_version)
+
+    async def append_events(
+        self,
+        aggregate_id: UUID,
+        aggregate_type: str,
+        events: Sequence[DomainEvent],
+        expected_version: Expected = ExpectedVersion.ANY,
+    ) -> AppendResult:
+        """Append events to one stream; see ``EventStore.append_events``.
+
+        The same checks, made on the rows the append writes anyway rather than on the models.
+        """
+        rows = _encoded(events) if events else None
+        wanted = str(aggregate_id)
+        if rows is None or any(row[_AGGREGATE_ID] != wanted or row[_AGGREGATE_TYPE] != aggregate_type for row in rows):
+            # Nothing to write, or something to refuse: the generic version words it.
+            return await super().append_events(aggregate_id, aggregate_type, events, expected_version)
+        return await self._append(events, rows, {(aggregate_type, aggregate_id): expected_version}, ())
+
+    async def _append(
+        self,
+        events: Sequence[DomainEvent],
+        rows: list[codec.InsertRow] | None,
+        expected_versions: Mapping[StreamKey, Expected] | None,
+        auto_version: Collection[int],
+    ) -> AppendResult:
+        return await self._worker.run(_append, list(events), rows, expected_versions, auto_version, self.registry)
 
     async def append_chunks(self, chunks: Iterable[AppendChunk]) -> AppendResult:
         """Append several chunks in ONE transaction; see ``EventStore.append_chunks``.
@@ -317,9 +345,24 @@ def _inspect() -> ModuleType:
     return inspect
 
 
+def _encoded(events: Sequence[DomainEvent]) -> list[codec.InsertRow] | None:
+    """Encode a batch's rows on the caller's thread, before the hop to the connection's.
+
+    The events were just made there, and reading them where they are hot measurably cheaper
+    (~5% of an append of 100) than on the other thread, which then only runs SQLite. ``None``
+    when an event does not encode: the append then plans first and encodes after, as the full
+    rules do, so a refused event is still reported before unserializable metadata.
+    """
+    try:
+        return codec.events_to_rows(events, 0)
+    except InvalidInputError:
+        return None
+
+
 def _append(
     conn: sqlite3.Connection,
     events: list[DomainEvent],
+    rows: list[codec.InsertRow] | None,
     expected_versions: Mapping[StreamKey, Expected] | None,
     auto_version: Collection[int],
     registry: EventRegistry,
@@ -329,7 +372,7 @@ def _append(
     # reading its ids back and the model-level rules. A batch that re-sends stored events fails
     # the insert and is redone, from scratch, with the full lookup.
     try:
-        return in_transaction(conn, lambda c: _write_batch(c, events, expected_versions, auto_version, registry))
+        return in_transaction(conn, lambda c: _write_batch(c, events, rows, expected_versions, auto_version, registry))
     except _StoredIdsFound:
         return in_transaction(conn, lambda c: _write(c, events, expected_versions, auto_version, registry, _now()))
 
@@ -349,16 +392,20 @@ def _now() -> int:
 def _write_batch(
     conn: sqlite3.Connection,
     events: list[DomainEvent],
+    rows: list[codec.InsertRow] | None,
     expected_versions: Mapping[StreamKey, Expected] | None,
     auto_version: Collection[int],
     registry: EventRegistry,
 ) -> AppendResult:
-    stored_at = _now()
-    rows = codec.events_to_rows(events, stored_at)
-    result = _write_rows(conn, rows, expected_versions, auto_version)
-    if result is None:  # not the plain case: the full rules decide
-        return _write(conn, events, expected_versions, auto_version, registry, stored_at)
-    return result
+    stored_at = _now()  # taken holding the write lock: stored_at rises with the position
+    if rows is not None:
+        for row in rows:
+            row[_STORED_AT] = stored_at
+        result = _write_rows(conn, rows, expected_versions, auto_version)
+        if result is not None:
+            return result
+    # Not the plain case: the full rules decide.
+    return _write(conn, events, expected_versions, auto_version, registry, stored_at)
 
 
 def _append_chunks(
