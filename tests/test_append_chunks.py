@@ -9,13 +9,18 @@ types) and through their model (registered ones), mixed.
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from conftest import REGISTRY
+from conftest import REGISTRY, make_store
 from esctl import (
     DuplicateEventError,
     EventStore,
@@ -166,3 +171,153 @@ async def test_explicit_and_automatic_versions_mix_across_chunks(store: EventSto
     result = await store.append_chunks(chunked(events, 2))
     assert result.stream_versions == {("Cart", CART): 5}
     assert [r[3] for r in await stored(store)] == [1, 2, 3, 4, 5]
+
+
+# -- any chunks, both stores: the SQLite store's streaming equals the reference ------------------
+
+operations = st.lists(
+    st.tuples(
+        st.integers(1, 24),  # event number: ids repeat, within the input and against the store
+        st.sampled_from([CART, OTHER_CART]),
+        st.one_of(st.none(), st.none(), st.none(), st.integers(1, 6)),  # None: the store assigns it
+        st.sampled_from([False, False, False, True]),  # other content under the same id
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+def _input(number: int, cart: UUID, version: int | None, changed: bool) -> dict[str, Any]:
+    data = fields(number, cart=cart, version=version)
+    if changed:
+        data["sku" if number % 3 == 0 else "text"] = "changed"
+    return data
+
+
+async def _outcome(store: EventStore, stored: list[Any], ops: list[Any], size: int, expected: Any) -> Any:
+    await store.append_batch([e.event for e in inputs(*stored)], auto_version=range(len(stored)))
+    chunks = list(chunked(inputs(*(_input(*op) for op in ops)), size, expected))
+    try:
+        result = await store.append_chunks(chunks)
+    except (DuplicateEventError, OptimisticLockError, TenantMismatchError, InvalidInputError) as error:
+        chunk = batch_chunk(error)
+        return (
+            type(error).__name__,
+            str(error),
+            None if chunk is None else chunks.index(chunk),
+            batch_index(error),
+            await stored_events(store),
+        )
+    return (
+        result.appended,
+        result.skipped,
+        result.first_position,
+        result.last_position,
+        dict(result.stream_versions),
+        await stored_events(store),
+    )
+
+
+async def stored_events(store: EventStore) -> list[tuple[Any, ...]]:
+    return [
+        (s.global_position, s.event.event_id, s.stream_position, s.event.model_dump(mode="json"))
+        async for s in store.read_all()
+    ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    stored=st.lists(st.integers(1, 24), max_size=8, unique=True),
+    ops=operations,
+    size=st.integers(1, 5),
+    expected=st.sampled_from([None, ExpectedVersion.NO_STREAM, ExpectedVersion.STREAM_EXISTS]),
+)
+def test_any_chunks_give_the_same_outcome_on_both_stores(
+    stored: list[int], ops: list[Any], size: int, expected: Any
+) -> None:
+    first = [fields(number) for number in stored]
+
+    async def both() -> tuple[Any, Any]:
+        with tempfile.TemporaryDirectory() as folder:
+            memory = make_store("memory", Path(folder))
+            sqlite = make_store("sqlite", Path(folder))
+            try:
+                return (
+                    await _outcome(memory, first, ops, size, expected),
+                    await _outcome(sqlite, first, ops, size, expected),
+                )
+            finally:
+                await sqlite.close()
+
+    reference, streamed = asyncio.run(both())
+    assert streamed == reference
+
+
+@pytest.mark.parametrize(
+    ("ops", "expected"),
+    [
+        pytest.param(
+            [
+                (4, CART, None, False),
+                (5, CART, None, False),
+                (2, CART, None, False),
+                (6, OTHER_CART, None, False),
+                (7, CART, None, False),
+            ],
+            None,
+            id="stored-id-mid-chunk-skipped",
+        ),
+        pytest.param(
+            [(4, CART, None, False), (5, CART, None, False), (2, CART, None, True), (6, CART, None, False)],
+            None,
+            id="stored-id-mid-chunk-other-content",
+        ),
+        pytest.param(
+            [(4, CART, 4, False), (5, CART, 5, False), (3, CART, 3, False), (6, CART, 6, False)],
+            None,
+            id="stored-id-mid-chunk-explicit-versions",
+        ),
+        pytest.param(
+            [
+                (4, CART, None, False),
+                (1, CART, None, False),
+                (6, OTHER_CART, None, False),
+                (7, OTHER_CART, None, False),
+            ],
+            ExpectedVersion.NO_STREAM,
+            id="expected-for-a-stream-after-the-stored-id",
+        ),
+        pytest.param(
+            [(4, OTHER_CART, None, False), (1, CART, None, False), (6, CART, None, False)],
+            ExpectedVersion.STREAM_EXISTS,
+            id="expected-refused-after-the-stored-id",
+        ),
+    ],
+)
+def test_a_stored_id_after_new_events_in_a_chunk(ops: list[Any], expected: Any) -> None:
+    first = [fields(number) for number in (1, 2, 3)]
+
+    async def both() -> tuple[Any, Any]:
+        with tempfile.TemporaryDirectory() as folder:
+            memory = make_store("memory", Path(folder))
+            sqlite = make_store("sqlite", Path(folder))
+            try:
+                return (
+                    await _outcome(memory, first, ops, 10, expected),
+                    await _outcome(sqlite, first, ops, 10, expected),
+                )
+            finally:
+                await sqlite.close()
+
+    reference, streamed = asyncio.run(both())
+    assert streamed == reference
+
+
+async def test_a_stream_checked_before_a_stored_id_is_not_checked_again_after_it(store: EventStore) -> None:
+    await store.append_chunks(chunked(inputs(fields(1), fields(2), fields(3)), 3))
+    events = inputs(fields(4, cart=OTHER_CART), fields(2), fields(5, cart=OTHER_CART), fields(6))
+    expected = {("Cart", OTHER_CART): ExpectedVersion.NO_STREAM, ("Cart", CART): 3}
+    result = await store.append_chunks([AppendChunk(events, expected, auto_version=[0, 1, 2, 3])])
+    assert (result.appended, result.skipped, result.first_position, result.last_position) == (3, 1, 4, 6)
+    assert dict(result.stream_versions) == {("Cart", OTHER_CART): 2, ("Cart", CART): 4}
+    assert [r[3] for r in await stored(store)] == [1, 2, 3, 1, 2, 4]

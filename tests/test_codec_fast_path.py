@@ -265,3 +265,40 @@ def test_a_plain_stamp_reads_as_the_same_instant_through_either_parser(stamp: st
     assert row is not None
     occurred_at = codec.INSERT_COLUMNS.index("occurred_at")
     assert row[occurred_at] == codec.events_to_rows([GenericEvent.model_validate(data)], 0)[0][occurred_at]
+
+
+# -- many events at once: encode_inputs is encode_input, column by column -----------------------
+
+hex_uuids = st.uuids().map(str)
+
+
+@st.composite
+def plain_inputs(draw: st.DrawFn) -> dict[str, Any]:
+    """Events the fast path takes, with the envelope values varying as real inputs do."""
+    data = base_event()
+    data["event_id"] = draw(hex_uuids)
+    data["aggregate_id"] = draw(hex_uuids)
+    data["tenant_id"] = draw(st.none() | hex_uuids)
+    data["correlation_id"] = draw(st.none() | hex_uuids)
+    data["causation_id"] = draw(st.none() | hex_uuids)
+    data["aggregate_version"] = draw(st.none() | st.integers(1, 2**63 - 1))
+    data["event_version"] = draw(st.integers(1, 9))
+    data["actor_id"] = draw(st.none() | st.text(max_size=5))
+    data["metadata"] = draw(st.sampled_from([{}, {"source": "import"}, {"n": [1, 2]}]))
+    data["occurred_at"] = draw(plain_stamps())
+    data["event_type"] = draw(st.sampled_from(["fast.Noted", "fast.Other"]))
+    return data
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(plain_inputs(), plain_inputs(), plain_inputs(), inputs()), max_size=8))
+def test_encoding_many_at_once_equals_encoding_each(items: list[dict[str, Any]]) -> None:
+    items = orjson.loads(orjson.dumps(items))
+    assert codec.encode_inputs(items, REGISTRY) == [codec.encode_input(item, REGISTRY) for item in items]
+
+
+def test_a_value_hiding_a_second_uuid_behind_a_newline_is_not_taken() -> None:
+    sneaky = {**base_event(), "tenant_id": f"{TENANT_ID}\n{TENANT_ID}"}
+    items = [base_event(), sneaky]
+    assert codec.encode_inputs(items, REGISTRY) == [codec.encode_input(item, REGISTRY) for item in items]
+    assert codec.encode_inputs(items, REGISTRY)[1] is None

@@ -8,6 +8,8 @@ fields and the payload fields side by side in one object. A dump line adds ``pos
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -70,9 +72,8 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
-def loads(data: bytes | str) -> Any:
-    """Parse JSON bytes or text."""
-    return orjson.loads(data)
+loads = orjson.loads
+"""Parse JSON bytes or text (orjson's parser itself: imports call it once per input line)."""
 
 
 def event_to_row(event: DomainEvent, stored_at: int) -> InsertRow:
@@ -354,11 +355,13 @@ def encode_input(data: dict[str, Any], registry: EventRegistry | None = None) ->
     correlation_id = get("correlation_id")
     causation_id = get("causation_id")
     metadata = get("metadata", _NO_METADATA)
+    if type(event_type) is not str or not event_type:
+        return None
+    if (registry if registry is not None else default_registry).get(event_type) is not None:
+        return None  # its class validates it
     uuid = _CANONICAL_UUID
     if not (
-        type(event_type) is str
-        and event_type
-        and type(aggregate_type) is str
+        type(aggregate_type) is str
         and aggregate_type
         and type(event_id) is str
         and uuid(event_id)
@@ -375,8 +378,6 @@ def encode_input(data: dict[str, Any], registry: EventRegistry | None = None) ->
         and (actor_id is None or type(actor_id) is str)
         and type(metadata) is dict
     ):
-        return None
-    if (registry if registry is not None else default_registry).get(event_type) is not None:
         return None
     try:
         occurred = datetime.fromisoformat(occurred_at)
@@ -403,6 +404,161 @@ def encode_input(data: dict[str, Any], registry: EventRegistry | None = None) ->
 
 
 _NO_METADATA: dict[str, Any] = {}
+_ENVELOPE_VALUES = operator.itemgetter(
+    "event_id",
+    "event_type",
+    "event_version",
+    "occurred_at",
+    "aggregate_id",
+    "aggregate_type",
+    "aggregate_version",
+    "tenant_id",
+    "actor_id",
+    "correlation_id",
+    "causation_id",
+    "metadata",
+)
+_PLAIN_TIMESTAMPS = re.compile(
+    r"(?:[1-8]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)\n)*\Z"
+).match
+_STR = frozenset({str})
+_STR_OR_NONE = frozenset({str, type(None)})
+_INT = frozenset({int})
+_INT_OR_NONE = frozenset({int, type(None)})
+_DICT = frozenset({dict})
+
+
+def encode_inputs(items: Sequence[dict[str, Any]], registry: EventRegistry | None = None) -> list[InsertRow | None]:
+    """Return ``[encode_input(item, registry) for item in items]``, checked column by column.
+
+    When every item has every envelope field, each check runs once over a column, mostly in C
+    (a type census, one regular expression over the joined UUIDs or timestamps), which halves
+    the cost per event of ``encode_input``. If any item fails any check, every item goes
+    through ``encode_input`` instead, so the result is always exactly that (tested).
+
+    Args:
+        items: Events' JSON forms, as parsed.
+        registry: Where registered types are looked up (default: ``default_registry``).
+
+    Returns:
+        For each item, its insert row or ``None`` (see ``encode_input``).
+    """
+    if not items:
+        return []
+    try:
+        columns = list(zip(*map(_ENVELOPE_VALUES, items), strict=True))
+    except (KeyError, TypeError):  # a field missing (its default applies), or not a JSON object
+        return [encode_input(item, registry) for item in items]
+    (
+        event_ids,
+        event_types,
+        event_versions,
+        occurred,
+        aggregate_ids,
+        aggregate_types,
+        aggregate_versions,
+        tenant_ids,
+        actor_ids,
+        correlation_ids,
+        causation_ids,
+        metadata,
+    ) = columns
+    lookup = (registry if registry is not None else default_registry).get
+    if not (
+        set(map(type, event_types)) == _STR
+        and all(event_types)
+        and not any(lookup(name) for name in set(event_types))
+        and set(map(type, aggregate_types)) == _STR
+        and all(aggregate_types)
+        and _uuid_column(event_ids, optional=False)
+        and _uuid_column(aggregate_ids, optional=False)
+        and _uuid_column(tenant_ids, optional=True)
+        and _uuid_column(correlation_ids, optional=True)
+        and _uuid_column(causation_ids, optional=True)
+        and set(map(type, occurred)) == _STR
+        and _PLAIN_TIMESTAMPS("\n".join(occurred) + "\n")
+        and set(map(type, event_versions)) == _INT
+        and min(event_versions) >= 1
+        and _version_column(aggregate_versions)
+        and set(map(type, actor_ids)) <= _STR_OR_NONE
+        and set(map(type, metadata)) == _DICT
+    ):
+        return [encode_input(item, registry) for item in items]
+    try:
+        moments = list(map(datetime.fromisoformat, occurred))
+        payloads = [_detached(orjson.dumps({k: v for k, v in d.items() if k not in _NOT_PAYLOAD})) for d in items]
+        metadata_bytes = [_detached(orjson.dumps(m)) if m else _EMPTY_OBJECT for m in metadata]
+    except (ValueError, TypeError):  # a date that does not exist; JSON nested deeper than orjson writes
+        return [encode_input(item, registry) for item in items]
+    micros = map(operator.floordiv, map(operator.sub, moments, itertools.repeat(EPOCH)), itertools.repeat(_MICROSECOND))
+    correlations = (
+        correlation_ids
+        if None not in correlation_ids
+        else [c if c is not None else e for c, e in zip(correlation_ids, event_ids, strict=True)]
+    )
+    return list(
+        map(
+            list,
+            zip(
+                event_ids,
+                event_types,
+                event_versions,
+                aggregate_types,
+                aggregate_ids,
+                aggregate_versions,
+                tenant_ids,
+                micros,
+                itertools.repeat(None),
+                correlations,
+                causation_ids,
+                actor_ids,
+                payloads,
+                metadata_bytes,
+            ),
+        )
+    )
+
+
+def _uuid_column(values: tuple[Any, ...], *, optional: bool) -> bool:
+    """True when every value is a UUID in canonical text (or, if ``optional``, ``None``)."""
+    if optional:
+        if not set(map(type, values)) <= _STR_OR_NONE:
+            return False
+        texts = list(filter(None, values))
+        if len(texts) + values.count(None) != len(values):
+            return False  # an empty string
+    else:
+        if set(map(type, values)) != _STR:
+            return False
+        texts = list(values)
+    if not texts:
+        return True
+    # Joined by newlines, n canonical UUIDs have newlines exactly every 37 characters, hyphens
+    # exactly at 8, 13, 18 and 23 after each, and lowercase hex everywhere else: checked with
+    # slices, counts and one deletion in C (a regular expression takes four times as long).
+    text, count = "\n".join(texts), len(texts)
+    return (
+        len(text) == 37 * count - 1
+        and text[36::37] == "\n" * (count - 1)
+        and text.count("\n") == count - 1
+        and text[8::37] == text[13::37] == text[18::37] == text[23::37] == "-" * count
+        and text.count("-") == 4 * count
+        and not text.encode("ascii", "replace").translate(None, _UUID_CHARACTERS)
+    )
+
+
+_UUID_CHARACTERS = b"0123456789abcdef-\n"
+
+
+def _version_column(values: tuple[Any, ...]) -> bool:
+    """True when every value is an ``aggregate_version`` the fast path takes: an int >= 1 or ``None``."""
+    kinds = set(map(type, values))
+    if kinds == _INT:
+        return bool(min(values) >= 1)
+    if not kinds <= _INT_OR_NONE:
+        return False
+    given = [value for value in values if value is not None]
+    return not given or min(given) >= 1
 
 
 def row_event(row: Sequence[Any], registry: EventRegistry | None = None) -> DomainEvent:

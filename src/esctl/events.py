@@ -80,7 +80,10 @@ class DomainEvent(BaseModel):
     def _occurred_at_is_aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("occurred_at must be timezone-aware (e.g. 2026-11-01T08:00:00Z)")
-        return ensure_aware_utc(value)
+        try:
+            return ensure_aware_utc(value)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first moment UTC can hold
+            raise ValueError("occurred_at is out of range in UTC") from None
 
     @property
     def payload(self) -> dict[str, Any]:

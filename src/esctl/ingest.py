@@ -24,13 +24,24 @@ from esctl import codec
 from esctl.errors import EsctlError, InvalidInputError, OptimisticLockError
 from esctl.events import DomainEvent
 from esctl.registry import EventRegistry
-from esctl.store.base import AppendChunk, EventStore, Expected, ExpectedVersion, StreamKey, batch_chunk, batch_index
+from esctl.store.base import (
+    AppendChunk,
+    AppendResult,
+    EventStore,
+    Expected,
+    ExpectedVersion,
+    StreamKey,
+    batch_chunk,
+    batch_index,
+)
 
 BOM = b"\xef\xbb\xbf"
 """The UTF-8 byte order mark: some editors write it; it is skipped at the start of an input."""
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _YIELD_EVERY = 1000
+_BLOCK = 1 << 18
+"""Bytes read at a time from an NDJSON input (a few hundred lines of a typical event)."""
 
 
 class InputEvent:
@@ -179,27 +190,83 @@ class EventReader:
             return
 
     def _read_lines(self, number: int) -> Iterator[InputEvent]:
-        # Every line of a large input goes through this loop, so it is the short way: a line that
-        # encodes without a model (``codec.encode_input``) is parsed once and checked once. Any
-        # other line goes the full way, which also words the errors.
-        loads, encode, registry, strict = codec.loads, codec.encode_input, self._registry, self._strict
-        version = codec.AGGREGATE_VERSION
-        for raw in self._stream:
-            number += 1
-            if raw.isspace():  # the whitespace ``bytes.strip`` strips, without copying the line
+        # Every line of a large input goes through here, so it is the short way: a block of lines
+        # is parsed, validated column by column without models (``codec.encode_inputs``), and
+        # handed out in order. A line that does not encode goes the full way, which also words
+        # its error; errors are raised in line order, after the events before them.
+        for lines, last_is_whole in self._blocks():
+            first = number + 1
+            number += len(lines)
+            values = self._parsed(lines)
+            if values is None:
+                yield from self._read_block(lines, first, last_is_whole)
                 continue
+            registry, strict = self._registry, self._strict
+            rows = codec.encode_inputs(values, registry) if not strict else [None] * len(values)
+            version = codec.AGGREGATE_VERSION
+            for line_number, value, row in zip(itertools.count(first), values, rows):
+                if row is None:
+                    yield _from_fields(value, registry, strict, line_number, None)
+                else:
+                    yield InputEvent(None, row[version] is None, line_number, None, row, registry)
+
+    @staticmethod
+    def _parsed(lines: list[bytes]) -> list[dict[str, Any]] | None:
+        """The JSON objects of a block with no blank line and no line that is not an object."""
+        if b"" in lines or any(map(bytes.isspace, lines)):
+            return None
+        try:
+            values = list(map(codec.loads, lines))
+        except ValueError:
+            return None
+        return values if set(map(type, values)) == {dict} else None
+
+    def _read_block(self, lines: list[bytes], first: int, last_is_whole: bool) -> Iterator[InputEvent]:
+        """A block line by line: blank lines skipped, the first bad one raised, in order."""
+        registry, strict = self._registry, self._strict
+        for index, line in enumerate(lines):
+            if not line or line.isspace():  # the whitespace ``bytes.strip`` strips
+                continue
+            number = first + index
+            whole = last_is_whole or index < len(lines) - 1
             try:
-                data = loads(raw)
+                value = codec.loads(line)
             except ValueError:
-                data = None
-            if type(data) is not dict:
-                yield self._read_line(raw, number)  # raises, naming the line
+                value = None
+            if type(value) is not dict:
+                yield self._read_line(line + b"\n" if whole else line, number)  # raises, naming the line
                 continue
-            row = None if strict else encode(data, registry)
-            if row is None:
-                yield _from_fields(data, registry, strict, number, None)
-            else:
-                yield InputEvent(None, row[version] is None, number, None, row, registry)
+            yield event_from_fields(value, registry=registry, strict=strict, line=number)
+
+    def _blocks(self) -> Iterator[tuple[list[bytes], bool]]:
+        """Yield the rest of the input as lists of lines without their newlines, and whether
+        the last line of the list had one (only the input's very last line may not).
+
+        Blocks are what the stream has ready (``read1``), so a pipe fed line by line still
+        gets each line handled as it arrives.
+        """
+        read1 = getattr(self._stream, "read1", None)
+        if read1 is None:
+            for raw in self._stream:
+                whole = raw.endswith(b"\n")
+                yield [raw[:-1] if whole else raw], whole
+            return
+        partial: list[bytes] = []  # the start of a line still being read (joined once, however long)
+        while block := read1(_BLOCK):
+            if b"\n" not in block:
+                partial.append(block)
+                continue
+            if partial:
+                partial.append(block)
+                block = b"".join(partial)
+                partial = []
+            lines = block.split(b"\n")
+            rest = lines.pop()
+            if rest:
+                partial.append(rest)
+            yield lines, True
+        if partial:
+            yield [b"".join(partial)], False
 
     def line_of(self, event: InputEvent) -> int | None:
         """Return the input line ``event`` starts on (computed on demand for array items)."""
@@ -329,12 +396,12 @@ async def import_events(
             if totals.events:
                 totals.add(result)
                 if on_batch is not None:
-                    on_batch(totals.result(len(source.streams)))
+                    on_batch(totals.result())
         else:
             while items := await _read_batch(source, batch_size):
                 totals.add(await store.append_chunks([source.chunk(items)]))
                 if on_batch is not None:
-                    on_batch(totals.result(len(source.streams)))
+                    on_batch(totals.result())
     except EsctlError as error:
         located = _locate(error, where)
         if totals.batches:
@@ -346,7 +413,7 @@ async def import_events(
         if located is error:
             raise
         raise located from None
-    return totals.result(len(source.streams))
+    return totals.result()
 
 
 _CHUNK = 5000
@@ -363,8 +430,7 @@ class _Chunker:
         self._expected_version = expected_version
         self._totals = totals
         self._failed = False
-        self.streams: set[tuple[str, str]] = set()
-        """Every stream the chunks so far touched: ``(aggregate_type, aggregate_id as text)``."""
+        self._streams: set[tuple[str, str]] = set()  # kept only to give expected versions
 
     def read(self, count: int) -> list[InputEvent]:
         """Return the next ``count`` events (fewer at the end of the input)."""
@@ -383,15 +449,10 @@ class _Chunker:
 
     def chunk(self, items: list[InputEvent]) -> AppendChunk:
         """Return the chunk of ``items``: the expected version goes to streams new in it."""
-        streams = self.streams
-        new: dict[tuple[str, str], None] = {}
-        for item in items:
-            stream = item.stream
-            if stream not in streams:
-                new[stream] = None
-        streams.update(new)
         expected: dict[StreamKey, Expected] | None = None
         if self._expected_version is not ExpectedVersion.ANY:
+            new = {item.stream for item in items} - self._streams
+            self._streams |= new
             expected = {(kind, UUID(aggregate_id)): self._expected_version for kind, aggregate_id in new}
         auto = [index for index, item in enumerate(items) if item.auto_version]
         return AppendChunk(items, expected, auto)
@@ -425,8 +486,10 @@ class _Totals:
         self.events = self.appended = self.skipped = self.batches = 0
         self.first: int | None = None
         self.last: int | None = None
+        self.streams: set[StreamKey] = set()
 
-    def add(self, result: Any) -> None:
+    def add(self, result: AppendResult) -> None:
+        self.streams.update(result.stream_versions)  # every stream a batch touched, written or skipped
         self.appended += result.appended
         self.skipped += result.skipped
         self.batches += 1
@@ -435,8 +498,10 @@ class _Totals:
         if result.last_position is not None:
             self.last = result.last_position
 
-    def result(self, streams: int) -> ImportResult:
-        return ImportResult(self.events, self.appended, self.skipped, self.first, self.last, streams, self.batches)
+    def result(self) -> ImportResult:
+        return ImportResult(
+            self.events, self.appended, self.skipped, self.first, self.last, len(self.streams), self.batches
+        )
 
 
 def _locate(error: EsctlError, where: Callable[[InputEvent], int | None]) -> EsctlError:
