@@ -436,7 +436,7 @@ def _write_chunks(
     registry: EventRegistry,
 ) -> AppendResult:
     stored_at = _now()  # one append, one moment, as for append_batch
-    seen: set[tuple[str, str]] = set()
+    seen: set[StreamKey] = set()
     appended = skipped = 0
     first_position: int | None = None
     last_position: int | None = None
@@ -462,7 +462,7 @@ def _write_chunks(
 def _write_chunk(
     conn: sqlite3.Connection,
     chunk: AppendChunk,
-    seen: set[tuple[str, str]],
+    seen: set[StreamKey],
     stored_at: int,
     registry: EventRegistry,
 ) -> AppendResult:
@@ -478,10 +478,7 @@ def _write_chunk(
     for row in ready:
         row[_STORED_AT] = stored_at
     # An expected version counts where its stream first appears in the whole append.
-    expected = {
-        key: value for key, value in (chunk.expected_versions or {}).items() if (key[0], str(key[1])) not in seen
-    }
-    seen.update((row[_AGGREGATE_TYPE], row[_AGGREGATE_ID]) for row in ready)
+    expected = {key: value for key, value in (chunk.expected_versions or {}).items() if key not in seen}
     before = conn.total_changes
     try:
         result = _write_rows(conn, ready, expected, chunk.auto_version)
@@ -489,10 +486,11 @@ def _write_chunk(
         # The rows before the one whose id is stored went in as planned, and rightly: each was
         # new and followed its stream. The rest is planned again under the full rules, which
         # see those rows and the stored ids (no savepoint to roll back to: those cost ~3%).
-        return _write_rest(conn, chunk, ready, conn.total_changes - before, expected, registry, stored_at)
+        result = _write_rest(conn, chunk, ready, conn.total_changes - before, expected, registry, stored_at)
     if result is None:  # not the plain case: the full rules decide
         events = [item.event for item in items]
-        return _write(conn, events, expected, chunk.auto_version, registry, stored_at)
+        result = _write(conn, events, expected, chunk.auto_version, registry, stored_at)
+    seen.update(result.stream_versions)  # every stream the chunk touched, written or skipped
     return result
 
 
