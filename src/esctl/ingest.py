@@ -17,7 +17,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, cast
 from uuid import UUID
 
 from esctl import codec
@@ -204,6 +204,13 @@ class EventReader:
             registry, strict = self._registry, self._strict
             rows = codec.encode_inputs(values, registry) if not strict else [None] * len(values)
             version = codec.AGGREGATE_VERSION
+            if None not in rows:  # the usual block: every line encoded
+                encoded = cast("list[codec.InsertRow]", rows)
+                yield from [
+                    InputEvent(None, row[version] is None, line_number, None, row, registry)
+                    for line_number, row in zip(itertools.count(first), encoded)
+                ]
+                continue
             for line_number, value, row in zip(itertools.count(first), values, rows):
                 if row is None:
                     yield _from_fields(value, registry, strict, line_number, None)

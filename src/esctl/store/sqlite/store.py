@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 import os
 import sqlite3
 import threading
@@ -123,7 +124,8 @@ class SQLiteEventStore(EventStore):
         """Append events of any streams in one transaction; see ``EventStore.append_batch``."""
         if not events:
             return AppendResult(appended=0)
-        return await self._append(events, _encoded(events), expected_versions, auto_version)
+        rows = _encoded(events)
+        return await self._worker.run(_append, list(events), rows, expected_versions, auto_version, self.registry)
 
     async def append_events(
         self,
@@ -137,20 +139,11 @@ class SQLiteEventStore(EventStore):
         The same checks, made on the rows the append writes anyway rather than on the models.
         """
         rows = _encoded(events) if events else None
-        wanted = str(aggregate_id)
-        if rows is None or any(row[_AGGREGATE_ID] != wanted or row[_AGGREGATE_TYPE] != aggregate_type for row in rows):
+        if rows is None or set(map(_STREAM_OF, rows)) != {(aggregate_type, str(aggregate_id))}:
             # Nothing to write, or something to refuse: the generic version words it.
             return await super().append_events(aggregate_id, aggregate_type, events, expected_version)
-        return await self._append(events, rows, {(aggregate_type, aggregate_id): expected_version}, ())
-
-    async def _append(
-        self,
-        events: Sequence[DomainEvent],
-        rows: list[codec.InsertRow] | None,
-        expected_versions: Mapping[StreamKey, Expected] | None,
-        auto_version: Collection[int],
-    ) -> AppendResult:
-        return await self._worker.run(_append, list(events), rows, expected_versions, auto_version, self.registry)
+        expected = {(aggregate_type, aggregate_id): expected_version}
+        return await self._worker.run(_append, list(events), rows, expected, (), self.registry)
 
     async def append_chunks(self, chunks: Iterable[AppendChunk]) -> AppendResult:
         """Append several chunks in ONE transaction; see ``EventStore.append_chunks``.
@@ -533,6 +526,8 @@ _AGGREGATE_ID = codec.INSERT_COLUMNS.index("aggregate_id")
 _TENANT_ID = codec.INSERT_COLUMNS.index("tenant_id")
 _VERSION = codec.AGGREGATE_VERSION
 _STORED_AT = codec.STORED_AT
+_STREAM_OF = operator.itemgetter(_AGGREGATE_TYPE, _AGGREGATE_ID)
+_EVENT_ID_OF = operator.itemgetter(_EVENT_ID)
 
 
 def _write_rows(
@@ -552,7 +547,7 @@ def _write_rows(
     Raises:
         _StoredIdsFound: An event id is already stored (rows may have been inserted: roll back).
     """
-    if len({row[_EVENT_ID] for row in rows}) != len(rows):
+    if len(set(map(_EVENT_ID_OF, rows))) != len(rows):
         return None
     expected = {(kind, str(aggregate_id)): value for (kind, aggregate_id), value in (expected_versions or {}).items()}
     auto = auto_version if isinstance(auto_version, (set, frozenset)) else frozenset(auto_version)
