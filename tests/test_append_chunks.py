@@ -292,6 +292,16 @@ def test_any_chunks_give_the_same_outcome_on_both_stores(
             ExpectedVersion.STREAM_EXISTS,
             id="expected-refused-after-the-stored-id",
         ),
+        pytest.param(
+            [(4, OTHER_CART, None, False), (5, CART, None, False), (6, OTHER_CART, None, False)],
+            ExpectedVersion.NO_STREAM,
+            id="a-stream-expected-new-exists-after-a-new-one",
+        ),
+        pytest.param(
+            [(4, OTHER_CART, 1, False), (5, CART, 1, False)],
+            ExpectedVersion.NO_STREAM,
+            id="a-stream-expected-new-exists-explicit-versions",
+        ),
     ],
 )
 def test_a_stored_id_after_new_events_in_a_chunk(ops: list[Any], expected: Any) -> None:

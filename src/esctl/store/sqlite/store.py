@@ -371,7 +371,8 @@ def _append(
 
 
 class _StoredIdsFound(Exception):
-    """The optimistic insert hit an event id that is already stored."""
+    """The optimistic insert hit a unique index: an event id already stored, or the first version of
+    a stream that was expected to be new."""
 
 
 class _Stopped(Exception):
@@ -476,9 +477,9 @@ def _write_chunk(
     try:
         result = _write_rows(conn, ready, expected, chunk.auto_version)
     except _StoredIdsFound:
-        # The rows before the one whose id is stored went in as planned, and rightly: each was
-        # new and followed its stream. The rest is planned again under the full rules, which
-        # see those rows and the stored ids (no savepoint to roll back to: those cost ~3%).
+        # The rows before the refused one went in as planned, and rightly: each was new and
+        # followed its stream. The rest is planned again under the full rules, which see those
+        # rows, the stored ids and the heads (no savepoint to roll back to: those cost ~3%).
         result = _write_rest(conn, chunk, ready, conn.total_changes - before, expected, registry, stored_at)
     if result is None:  # not the plain case: the full rules decide
         events = [item.event for item in items]
@@ -545,7 +546,8 @@ def _write_rows(
     it decides, and it words the errors.
 
     Raises:
-        _StoredIdsFound: An event id is already stored (rows may have been inserted: roll back).
+        _StoredIdsFound: An event id is already stored, or a stream expected to be new is not
+            (rows before it may have been inserted).
     """
     if len(set(map(_EVENT_ID_OF, rows))) != len(rows):
         return None
@@ -560,10 +562,17 @@ def _write_rows(
             key = (last_type, last_id)
             known = streams.get(key)
             if known is None:
-                head = conn.execute(_HEAD, (last_id, last_type)).fetchone()
-                known = [0, row[_TENANT_ID]] if head is None else [head[0], head[1]]
-                if not _expected_holds(expected.get(key, ExpectedVersion.ANY), known[0]):
-                    return None
+                wanted = expected.get(key, ExpectedVersion.ANY)
+                if wanted is ExpectedVersion.NO_STREAM or wanted == 0:
+                    # A new stream is written from version 1 on; if the stream exists, its
+                    # version 1 does too and the unique index on the stream's versions refuses
+                    # the insert (then the full rules word the conflict). No head to read.
+                    known = [0, row[_TENANT_ID]]
+                else:
+                    head = conn.execute(_HEAD, (last_id, last_type)).fetchone()
+                    known = [0, row[_TENANT_ID]] if head is None else [head[0], head[1]]
+                    if not _expected_holds(wanted, known[0]):
+                        return None
                 streams[key] = known
             state = known
         if row[_TENANT_ID] != state[1]:
