@@ -53,7 +53,10 @@ def ensure_aware_utc(moment: datetime, *, field: str = "timestamp") -> datetime:
             field=field,
             hint="write it with an offset, e.g. 2026-11-01T08:00:00Z",
         )
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInputError(f"{moment.isoformat()} is out of range in UTC", field=field) from None
 
 
 def parse_timestamp(text: str, *, field: str = "timestamp", now: datetime | None = None) -> datetime:
@@ -78,7 +81,10 @@ def parse_timestamp(text: str, *, field: str = "timestamp", now: datetime | None
     if relative:
         amount, unit = int(relative.group(1)), relative.group(2)
         base = now if now is not None else datetime.now(UTC)
-        return base - timedelta(seconds=amount * _UNIT_SECONDS[unit])
+        try:
+            return base - timedelta(seconds=amount * _UNIT_SECONDS[unit])
+        except OverflowError:
+            raise InvalidInputError(f"{text!r} reaches back before year 1", field=field) from None
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -390,7 +390,7 @@ def dump(
     **Examples**
 
         esctl dump --tenant 00000000-0000-4000-8000-00000000000a --since 7d --limit 5
-        esctl dump --type OrderPlaced --since 2026-11-01T00:00:00Z --until 2026-11-08T00:00:00Z --format csv
+        esctl dump --type OrderPlaced --since 2026-11-01T00:00:00Z --until 2026-11-08T00:00:00Z -f csv
         esctl dump --tenant 00000000-0000-4000-8000-00000000000a | esctl --db acme.db append -
     """
     event_filter = EventFilter(
