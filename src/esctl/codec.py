@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 import orjson
 from pydantic import ValidationError
@@ -149,11 +148,6 @@ def _detached(data: bytes) -> bytes:
     this machine, while copying a short result and freeing the buffer costs 0.1 µs.
     """
     return b"%s" % data
-
-
-def event_to_json(event: DomainEvent) -> dict[str, Any]:
-    """Return the JSON-ready dict of ``event``: envelope and payload fields together."""
-    return event.model_dump(mode="json")
 
 
 def row_to_dict(row: Row) -> dict[str, Any]:
@@ -642,7 +636,7 @@ def parse_json_object(text: bytes | str, line: int | None = None) -> dict[str, A
     except orjson.JSONDecodeError as error:
         raise InvalidInputError(f"malformed JSON ({error.msg} at column {error.colno})", line=line) from None
     if not isinstance(value, dict):
-        raise InvalidInputError(f"expected a JSON object, got {_json_kind(value)}", line=line)
+        raise InvalidInputError(f"expected a JSON object, got {json_kind(value)}", line=line)
     return value
 
 
@@ -658,12 +652,8 @@ def parse_json_document(text: bytes) -> Any:
         raise InvalidInputError(f"malformed JSON ({error.msg} at column {error.colno})", line=error.lineno) from None
 
 
-def uuid_text(value: UUID | None) -> str | None:
-    """Return the canonical text of a UUID, or ``None``."""
-    return None if value is None else str(value)
-
-
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """Name the kind of a JSON value for an error message ("an array", "a string", ...)."""
     if isinstance(value, list):
         return "an array"
     if isinstance(value, str):

@@ -303,7 +303,7 @@ class EventReader:
         for index, value in enumerate(document, start=1):
             if not isinstance(value, dict):
                 raise InvalidInputError(
-                    f"expected a JSON object, got {_json_kind(value)} (array item {index})",
+                    f"expected a JSON object, got {codec.json_kind(value)} (array item {index})",
                     line=self._array_item_line(index),
                 )
             try:
@@ -600,18 +600,6 @@ def _array_item_offsets(text: str) -> list[int]:
 def _end_of_whitespace(text: str, pos: int) -> int:
     match = _WHITESPACE.match(text, pos)
     return match.end() if match else pos
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if value is None:
-        return "null"
-    return "a number"
 
 
 __all__ = ["BOM", "EventReader", "ImportResult", "InputEvent", "event_from_fields", "import_events"]
