@@ -426,3 +426,17 @@ def test_version() -> None:
 
     result = invoke(None, "--version")
     assert result.stdout.strip() == f"esctl {__version__}"
+
+
+def test_init_refuses_someone_elses_database_and_check_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "theirs.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    for args in (("init", "--check"), ("init",)):
+        result = invoke(path, *args)
+        assert result.exit_code == 7, (args, result.output)
+        assert "not an esctl event store" in error_lines(result.stderr)[0]
+    assert path.read_bytes() == before

@@ -228,9 +228,13 @@ def schema_status(conn: sqlite3.Connection) -> SchemaStatus:
 
     Raises:
         SchemaTooNewError: The database is newer than this esctl.
+        DatabaseUnusableError: It has tables of its own and no esctl schema (someone else's).
     """
     schema.pending_migrations(conn)
-    return SchemaStatus(schema.current_version(conn), schema.SCHEMA_VERSION)
+    version = schema.current_version(conn)
+    if version == 0 and conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone() is not None:
+        raise schema.not_an_event_store("it has tables of its own and no esctl schema")
+    return SchemaStatus(version, schema.SCHEMA_VERSION)
 
 
 def no_setup(conn: sqlite3.Connection) -> Any:
