@@ -212,7 +212,7 @@ def _fields_from_flags(
 
 
 async def _append_one(fields: dict[str, Any], expected: Expected, strict: bool) -> dict[str, Any]:
-    from esctl.ingest import event_from_fields
+    from esctl.ingest import ImportResult, event_from_fields
 
     item = event_from_fields(fields, strict=strict)
     event = item.event
@@ -221,14 +221,18 @@ async def _append_one(fields: dict[str, Any], expected: Expected, strict: bool) 
         result = await store.append_batch(
             [event], expected_versions={key: expected}, auto_version=[0] if item.auto_version else []
         )
+    # One event is one stream in one batch: the same summary an import reports, plus the event.
+    totals = ImportResult(
+        events=1,
+        appended=result.appended,
+        skipped=result.skipped,
+        first_position=result.first_position,
+        last_position=result.last_position,
+        streams=1,
+        batches=1,
+    )
     return {
-        "events": 1,
-        "appended": result.appended,
-        "skipped": result.skipped,
-        "first_position": result.first_position,
-        "last_position": result.last_position,
-        "streams": 1,
-        "batches": 1,
+        **_summary(totals),
         "event_id": str(event.event_id),
         "aggregate_type": event.aggregate_type,
         "aggregate_id": str(event.aggregate_id),
@@ -258,6 +262,11 @@ def _append_input(
         raise InvalidInputError(
             f"no events in {name}: the input is empty", hint="pass --allow-empty if an empty input is expected"
         )
+    return _summary(result)
+
+
+def _summary(result: ImportResult) -> dict[str, Any]:
+    """The counts ``append`` reports, in the order its JSON summary lists them."""
     return {
         "events": result.events,
         "appended": result.appended,
