@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -155,40 +155,9 @@ def row_to_dict(row: Row) -> dict[str, Any]:
 
     No model is built: this is the fast path for dumps, which move rows without validating them.
     """
-    (
-        position,
-        event_id,
-        event_type,
-        event_version,
-        aggregate_type,
-        aggregate_id,
-        aggregate_version,
-        tenant_id,
-        occurred_at,
-        stored_at,
-        correlation_id,
-        causation_id,
-        actor_id,
-        payload,
-        metadata,
-    ) = row
-    data: dict[str, Any] = {
-        "event_id": event_id,
-        "event_type": event_type,
-        "event_version": event_version,
-        "occurred_at": format_micros(occurred_at),
-        "aggregate_id": aggregate_id,
-        "aggregate_type": aggregate_type,
-        "aggregate_version": aggregate_version,
-        "tenant_id": tenant_id,
-        "actor_id": actor_id,
-        "correlation_id": correlation_id,
-        "causation_id": causation_id,
-        "metadata": orjson.loads(metadata),
-    }
-    data.update(orjson.loads(payload))
-    data["position"] = position
-    data["stored_at"] = format_micros(stored_at)
+    data = _json_form(row, format_micros)
+    data["position"] = row[_POSITION]
+    data["stored_at"] = format_micros(row[_ROW_STORED_AT])
     return data
 
 
@@ -205,8 +174,30 @@ def row_to_stored_event(row: Row, registry: EventRegistry | None = None) -> Stor
     Raises:
         EventDecodeError: The row does not validate against its registered class.
     """
+    registry = registry if registry is not None else default_registry
+    # ``occurred_at`` is handed over as a datetime rather than formatted and parsed again (a
+    # third of the work per row), unless upcasters will see it: they get the JSON form, text.
+    data = _json_form(row, format_micros if registry.has_upcasters(row[_EVENT_TYPE]) else from_micros)
+    try:
+        event = build_event(data, registry)
+    except (InvalidInputError, ValidationError) as error:
+        raise EventDecodeError(
+            f"event at position {row[_POSITION]} ({data.get('event_type')}) does not validate: {error}",
+            hint="register an upcaster for the old shape, or fix the event class",
+        ) from None
+    return StoredEvent(
+        event=event,
+        stream_id=stream_id(row[_AGGREGATE_TYPE], row[_AGGREGATE_ID]),
+        stream_position=row[_AGGREGATE_VERSION],
+        global_position=row[_POSITION],
+        stored_at=from_micros(row[_ROW_STORED_AT]),
+    )
+
+
+def _json_form(row: Row, occurred_at: Callable[[int], Any]) -> dict[str, Any]:
+    """The event's JSON form for a stored row, ``occurred_at`` (µs) turned by the given function."""
     (
-        position,
+        _position,
         event_id,
         event_type,
         event_version,
@@ -214,23 +205,19 @@ def row_to_stored_event(row: Row, registry: EventRegistry | None = None) -> Stor
         aggregate_id,
         aggregate_version,
         tenant_id,
-        occurred_at,
-        stored_at,
+        occurred,
+        _stored_at,
         correlation_id,
         causation_id,
         actor_id,
         payload,
         metadata,
     ) = row
-    registry = registry if registry is not None else default_registry
-    # The event's JSON form, as ``row_to_dict`` makes it, except that ``occurred_at`` is handed
-    # over as a datetime rather than formatted and parsed again (a third of the work per row),
-    # unless upcasters will see it: they get the JSON form, text.
     data: dict[str, Any] = {
         "event_id": event_id,
         "event_type": event_type,
         "event_version": event_version,
-        "occurred_at": format_micros(occurred_at) if registry.has_upcasters(event_type) else from_micros(occurred_at),
+        "occurred_at": occurred_at(occurred),
         "aggregate_id": aggregate_id,
         "aggregate_type": aggregate_type,
         "aggregate_version": aggregate_version,
@@ -241,20 +228,15 @@ def row_to_stored_event(row: Row, registry: EventRegistry | None = None) -> Stor
         "metadata": orjson.loads(metadata),
     }
     data.update(orjson.loads(payload))
-    try:
-        event = build_event(data, registry)
-    except (InvalidInputError, ValidationError) as error:
-        raise EventDecodeError(
-            f"event at position {position} ({data.get('event_type')}) does not validate: {error}",
-            hint="register an upcaster for the old shape, or fix the event class",
-        ) from None
-    return StoredEvent(
-        event=event,
-        stream_id=stream_id(aggregate_type, aggregate_id),
-        stream_position=aggregate_version,
-        global_position=position,
-        stored_at=from_micros(stored_at),
-    )
+    return data
+
+
+_POSITION = ROW_COLUMNS.index("position")
+_EVENT_TYPE = ROW_COLUMNS.index("event_type")
+_AGGREGATE_TYPE = ROW_COLUMNS.index("aggregate_type")
+_AGGREGATE_ID = ROW_COLUMNS.index("aggregate_id")
+_AGGREGATE_VERSION = ROW_COLUMNS.index("aggregate_version")
+_ROW_STORED_AT = ROW_COLUMNS.index("stored_at")
 
 
 def build_event(data: Mapping[str, Any], registry: EventRegistry | None = None, *, strict: bool = False) -> DomainEvent:
