@@ -293,7 +293,7 @@ class ProjectionRunner:
 
     def _live_step(self, storage: ProjectionStorage, spec: PersistedProjection, live: _Live, limit: int) -> _Step:
         checkpoint = storage.get_checkpoint(spec.name) or Checkpoint(spec.name)
-        model = ReadModel(storage, spec.name, {table: table for table in spec.tables})
+        model = _live_model(storage, spec)
         _create_tables(model, spec)
         head = storage.head()
         if checkpoint.position >= head:
@@ -347,7 +347,7 @@ class ProjectionRunner:
         if checkpoint.position >= failure.position:
             return checkpoint, head, 0  # another runner got past it meanwhile
         live.applier.reset()
-        model = ReadModel(storage, spec.name, {table: table for table in spec.tables})
+        model = _live_model(storage, spec)
         stop = failure.position - 1
         count = _apply_range(storage, spec, live.applier, model, checkpoint.position, stop, limit, _options(spec))
         failed = checkpoint.failed(stop, ProjectionFailure(failure.position, failure.event_id, failure.message, _now()))
@@ -397,9 +397,7 @@ class ProjectionRunner:
                     hint=f"rebuild all of it, or skip the event with `esctl catch-up {name} --skip`",
                 )
         generation = await self.store.run_projection_transaction(lambda s: _rebuild_begin(s, spec, tenant_id))
-        fresh = _Fresh(
-            spec.name + REBUILD_SUFFIX, {table: f"{table}__g{generation}" for table in spec.tables}, spec.open()
-        )
+        fresh = _Fresh(spec.name + REBUILD_SUFFIX, _fresh_tables(spec, generation), spec.open())
         options = _options(spec, tenant_id)
         limit = self._batch_size or spec.batch_size
         live = self._live_for(spec)
@@ -460,7 +458,7 @@ class ProjectionRunner:
             # Bring the other tenants' part to the same head, so one checkpoint covers both.
             if live.synced != (checkpoint.position, checkpoint.generation):
                 live.applier.reset()
-            model = ReadModel(storage, spec.name, {table: table for table in spec.tables})
+            model = _live_model(storage, spec)
             _apply_range(
                 storage, spec, live.applier, model, checkpoint.position, head, limit, _options(spec), tenant_id
             )
@@ -539,7 +537,7 @@ class ProjectionRunner:
         tenant = None if tenant_id is None or not spec.per_tenant else str(tenant_id)
 
         def read(storage: ProjectionStorage) -> list[dict[str, Any]]:
-            model = ReadModel(storage, spec.name, {table: table for table in spec.tables})
+            model = _live_model(storage, spec)
             return spec.view(model, tenant=tenant)
 
         return await self.store.run_projection_transaction(read, write=False)
@@ -572,7 +570,7 @@ async def replay(
     """
     selected = _options(spec, base=options)
     with store.scratch_projection_storage() as scratch:
-        model = ReadModel(scratch, spec.name, {table: table for table in spec.tables})
+        model = _live_model(scratch, spec)
         _create_tables(model, spec)
         applier = spec.open()
         if selected is not None:
@@ -630,6 +628,16 @@ def _options(
         if not types:
             return None
     return dataclasses.replace(base, tenant_id=None, tenant_ids=tenants, event_types=types, limit=None)
+
+
+def _live_model(storage: ProjectionStorage, spec: PersistedProjection) -> ReadModel:
+    """The projection's live read model: its own namespace and declared table names."""
+    return ReadModel(storage, spec.name, {table: table for table in spec.tables})
+
+
+def _fresh_tables(spec: PersistedProjection, generation: int) -> dict[str, str]:
+    """The names a rebuild of ``generation`` gives the projection's tables until the swap."""
+    return {table: f"{table}__g{generation}" for table in spec.tables}
 
 
 def _rebuild_tenant(spec: PersistedProjection, tenant_id: UUID | None) -> UUID | None:
@@ -727,12 +735,12 @@ def _rebuild_begin(storage: ProjectionStorage, spec: PersistedProjection, tenant
     checkpoint = storage.get_checkpoint(spec.name)
     generation = (0 if checkpoint is None else checkpoint.generation) + 1
     storage.delete_documents(spec.name + REBUILD_SUFFIX)
-    fresh_tables = {table: f"{table}__g{generation}" for table in spec.tables}
+    fresh_tables = _fresh_tables(spec, generation)
     for table in fresh_tables.values():
         storage.drop_table(table)
     _create_tables(ReadModel(storage, spec.name + REBUILD_SUFFIX, fresh_tables), spec)
     if tenant_id is not None:
-        _create_tables(ReadModel(storage, spec.name, {table: table for table in spec.tables}), spec)
+        _create_tables(_live_model(storage, spec), spec)
     return generation
 
 
