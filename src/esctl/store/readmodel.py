@@ -44,6 +44,13 @@ NO_TENANT = ""
 """The ``tenant`` of documents that belong to no tenant."""
 
 
+def without_bounds(options: ReadOptions | None) -> ReadOptions | None:
+    """Return ``options`` without its own position bounds and limit (``read_rows`` takes them apart)."""
+    if options is None:
+        return None
+    return replace(options, from_position=None, to_position=None, limit=None)
+
+
 @dataclass(frozen=True, slots=True)
 class ProjectionFailure:
     """Where and why a projection's handler failed.
@@ -392,7 +399,7 @@ class MemoryProjectionStorage(ProjectionStorage):
     ) -> Iterable[StoredEvent]:
         from esctl.store.base import ReadOptions
 
-        filters = replace(options, from_position=None, to_position=None, limit=None) if options else ReadOptions()
+        filters = without_bounds(options) or ReadOptions()
         returned = 0
         for stored in self._events[max(after, 0) : max(upper, 0)]:
             if returned >= limit:

@@ -9,7 +9,6 @@ read model or the new one, never a half-built one.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -29,6 +28,7 @@ from esctl.store.readmodel import (
     ProjectionFailure,
     ProjectionStorage,
     Row,
+    without_bounds,
 )
 from esctl.store.sqlite import schema
 from esctl.store.sqlite.driver import in_transaction, translate_error
@@ -121,7 +121,7 @@ class SQLiteProjectionStorage(ProjectionStorage):
             raise UsageError(f"unknown event columns: {sorted(unknown)}")
         # The shared builder, in page order: a list of values (IN) never drives an index, which
         # would hand rows back out of position order and make SQLite sort every page.
-        where, params = where_clause(_without_bounds(options), ordered=True)
+        where, params = where_clause(without_bounds(options), ordered=True)
         if exclude_tenant is not None:
             where += " AND tenant_id IS NOT ?"
             params.append(str(exclude_tenant))
@@ -314,10 +314,3 @@ def _checkpoint(row: Row) -> Checkpoint:
         generation=int(generation),
         error=failure,
     )
-
-
-def _without_bounds(options: ReadOptions | None) -> ReadOptions | None:
-    """``options`` without its own position bounds and limit (``read_rows`` takes them apart)."""
-    if options is None:
-        return None
-    return dataclasses.replace(options, from_position=None, to_position=None, limit=None)
