@@ -499,15 +499,12 @@ def _payload_bytes(data: dict[str, Any]) -> bytes:
     """The payload of an event's JSON form that has every envelope field: all but those, in order."""
     # A copy less the 12 envelope fields is cheaper than filtering every field in Python.
     payload = data.copy()
-    for name in _ENVELOPE_NAMES:
+    for name in ENVELOPE_FIELDS:
         del payload[name]
     if "position" in payload or "stored_at" in payload:
         payload.pop("position", None)
         payload.pop("stored_at", None)
     return _detached(orjson.dumps(payload))
-
-
-_ENVELOPE_NAMES = tuple(ENVELOPE_FIELDS)
 
 
 def _uuid_column(values: tuple[Any, ...], *, optional: bool) -> bool:
