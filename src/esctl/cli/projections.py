@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, Task
     from rich.text import Text
 
+    from esctl.projections.persisted import PersistedProjection
     from esctl.projections.registry import ProjectionRegistry
     from esctl.projections.runner import CatchUpResult, ProjectionRunner, ProjectionStatus
     from esctl.store.base import ReadOptions
@@ -104,8 +105,7 @@ def _fail_if_failed(statuses: list[ProjectionStatus]) -> None:
         raise ProjectionError(
             f"{plural(len(failed), 'projection')} stopped by a failing handler ({', '.join(failed)}); "
             "the listing shows where and why",
-            hint="fix the handler and run `esctl catch-up` again, "
-            f"or skip the event with `esctl catch-up {' '.join(failed)} --skip`",
+            hint=_skip_hint(failed),
         )
 
 
@@ -120,7 +120,7 @@ def _status_row(status: ProjectionStatus) -> dict[str, Any]:
     from esctl.timeutil import format_micros
 
     checkpoint = status.checkpoint
-    error = None if checkpoint is None or checkpoint.error is None else checkpoint.error
+    error = None if checkpoint is None else checkpoint.error
     return {
         "name": status.name,
         "kind": status.kind or None,
@@ -245,8 +245,14 @@ def _fail_if_stopped(results: list[CatchUpResult]) -> None:
     details = "; ".join(f"{r.name} {_failure_detail(r)}" for r in failed)
     raise ProjectionError(
         f"{plural(len(failed), 'projection')} stopped by a failing handler ({', '.join(names)}): {details}",
-        hint="fix the handler and run `esctl catch-up` again, "
-        f"or skip the event with `esctl catch-up {' '.join(names)} --skip`",
+        hint=_skip_hint(names),
+    )
+
+
+def _skip_hint(names: list[str]) -> str:
+    return (
+        "fix the handler and run `esctl catch-up` again, "
+        f"or skip the event with `esctl catch-up {' '.join(names)} --skip`"
     )
 
 
@@ -423,16 +429,15 @@ def replay(
         run(_replay_events(options, chosen))
         return
     spec = _registry().get(projection)
-    rows = run(_replay_projection(spec.name, options))
+    rows = run(_replay_projection(spec, options))
     _write_rows(rows, chosen, empty="The replayed read model is empty.")
 
 
-async def _replay_projection(name: str, options: ReadOptions) -> list[dict[str, Any]]:
-    from esctl.projections.registry import default_projections
+async def _replay_projection(spec: PersistedProjection, options: ReadOptions) -> list[dict[str, Any]]:
     from esctl.projections.runner import replay as replay_events
 
     async with open_store(readonly=True) as store:
-        return await replay_events(store, default_projections.get(name), options)
+        return await replay_events(store, spec, options)
 
 
 async def _replay_events(options: ReadOptions, fmt: OutputFormat) -> None:
