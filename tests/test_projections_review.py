@@ -33,7 +33,7 @@ from esctl import (
     register_event,
 )
 from esctl.projections import ProjectionRegistry, ProjectionRunner
-from esctl.store.base import ReadOptions
+from esctl.store.options import ReadOptions
 from esctl.store.sqlite.projections import SQLiteProjectionStorage
 
 REG = EventRegistry()

@@ -12,7 +12,7 @@ from uuid import uuid4
 import pytest
 
 import esctl.store.sqlite.driver as driver
-import esctl.store.sqlite.store as sqlite_store
+import esctl.store.sqlite.reads as reads
 from conftest import REGISTRY, item
 from esctl import (
     DatabaseBusyError,
@@ -391,7 +391,7 @@ async def test_stream_head_lookups_use_the_stream_index(tmp_path: Path, traced: 
 
 async def test_reads_fetch_pages_of_bounded_size_lazily(tmp_path: Path, traced: list[str]) -> None:
     path = tmp_path / "events.db"
-    count = 2 * sqlite_store.READ_BATCH + 500
+    count = 2 * reads.READ_BATCH + 500
     await fill(path, count)
     async with open_store(path) as store:
         traced.clear()
@@ -403,15 +403,15 @@ async def test_reads_fetch_pages_of_bounded_size_lazily(tmp_path: Path, traced: 
         assert len(rest) == count - 1
         pages = _pages_run(traced)
         assert len(pages) == 3
-        assert all(f"LIMIT {sqlite_store.READ_BATCH}" in page for page in pages)
+        assert all(f"LIMIT {reads.READ_BATCH}" in page for page in pages)
         assert not any("fetchall" in page for page in pages)
         traced.clear()
         sizes = [len(batch) async for batch in store.read_json_lines()]
-        assert sizes == [sqlite_store.READ_BATCH, sqlite_store.READ_BATCH, 500]
+        assert sizes == [reads.READ_BATCH, reads.READ_BATCH, 500]
 
 
 async def test_a_read_is_a_snapshot_of_the_log_when_it_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_store, "READ_BATCH", 10)
+    monkeypatch.setattr(reads, "READ_BATCH", 10)
     path = tmp_path / "events.db"
     await fill(path, 25)
     async with open_store(path) as store, open_store(path) as writer:
@@ -426,7 +426,7 @@ async def test_a_read_is_a_snapshot_of_the_log_when_it_started(tmp_path: Path, m
 
 
 async def test_limit_is_honoured_across_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(sqlite_store, "READ_BATCH", 7)
+    monkeypatch.setattr(reads, "READ_BATCH", 7)
     path = tmp_path / "events.db"
     events = await fill(path, 40)
     async with open_store(path) as store:

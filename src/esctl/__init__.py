@@ -32,7 +32,7 @@ _EXPORTS: dict[str, str] = {
     "require_tenant": "esctl.tenancy",
     "tenant_scope": "esctl.tenancy",
     "EventStore": "esctl.store.base",
-    "ReadOptions": "esctl.store.base",
+    "ReadOptions": "esctl.store.options",
     "ExpectedVersion": "esctl.store.base",
     "AppendResult": "esctl.store.base",
     "InMemoryEventStore": "esctl.store.memory",
@@ -173,8 +173,9 @@ if TYPE_CHECKING:
     from esctl.projections.runner import ProjectionRunner
     from esctl.registry import EventRegistry, default_registry, register_event
     from esctl.repository import AggregateRepository
-    from esctl.store.base import AppendResult, EventStore, ExpectedVersion, ReadOptions
+    from esctl.store.base import AppendResult, EventStore, ExpectedVersion
     from esctl.store.memory import InMemoryEventStore
+    from esctl.store.options import ReadOptions
     from esctl.store.sqlite import SQLiteEventStore
     from esctl.tenancy import (
         TenantAwareRepository,

@@ -1,6 +1,7 @@
-"""Events to and from rows, JSON and NDJSON lines. The only module that imports orjson.
+"""Events to and from rows, JSON and NDJSON lines (with ``esctl.rows``, the only modules that
+import orjson).
 
-A stored row has the columns of ``ROW_COLUMNS``; the payload (the fields a subclass adds) and the
+A stored row has the columns of ``ROW_COLUMNS`` (``esctl.rows``); the payload (the fields a subclass adds) and the
 metadata are compact JSON bytes. The JSON form of an event is its model's JSON: the envelope
 fields and the payload fields side by side in one object. A dump line adds ``position`` and
 ``stored_at``; reading a line back ignores those two.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import itertools
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,31 +22,12 @@ from pydantic import ValidationError
 from esctl.errors import EsctlError, InvalidInputError
 from esctl.events import ENVELOPE_FIELDS, RESERVED_FIELDS, DomainEvent, GenericEvent, StoredEvent, stream_id
 from esctl.registry import EventRegistry, default_registry
+from esctl.rows import ROW_COLUMNS, Row, detached, json_form
 from esctl.timeutil import EPOCH, format_micros, from_micros
-
-ROW_COLUMNS: tuple[str, ...] = (
-    "position",
-    "event_id",
-    "event_type",
-    "event_version",
-    "aggregate_type",
-    "aggregate_id",
-    "aggregate_version",
-    "tenant_id",
-    "occurred_at",
-    "stored_at",
-    "correlation_id",
-    "causation_id",
-    "actor_id",
-    "payload",
-    "metadata",
-)
-"""The columns of a stored event row, in the order stores return them."""
 
 INSERT_COLUMNS: tuple[str, ...] = tuple(c for c in ROW_COLUMNS if c != "position")
 """The columns an insert writes (the store assigns ``position``)."""
 
-Row = tuple[Any, ...]
 InsertRow = list[Any]
 """An insert row: the values of ``INSERT_COLUMNS``, in that order."""
 
@@ -123,7 +105,7 @@ def events_to_rows(events: Sequence[DomainEvent], stored_at: int) -> list[Insert
 
 def _metadata_bytes(metadata: dict[str, Any]) -> bytes:
     try:
-        return _detached(orjson.dumps(metadata))
+        return detached(orjson.dumps(metadata))
     except TypeError as error:
         raise InvalidInputError(f"metadata is not JSON-serializable: {error}", field="metadata") from None
 
@@ -140,32 +122,6 @@ def _uuid_texts(values: list[Any]) -> list[Any]:
         return [None if value is None else str(value) for value in values]
 
 
-def _detached(data: bytes) -> bytes:
-    """Return a right-sized copy of bytes from orjson, so keeping many of them stays cheap.
-
-    orjson builds its result in a 1 KiB buffer and shrinks it; holding thousands of those (a
-    batch of rows, a page of dump lines) costs about 2 µs each in the allocator, measured on
-    this machine, while copying a short result and freeing the buffer costs 0.1 µs.
-    """
-    return b"%s" % data
-
-
-def row_to_dict(row: Row) -> dict[str, Any]:
-    """Return the event's JSON form for a stored row, plus ``position`` and ``stored_at``.
-
-    No model is built: this is the fast path for dumps, which move rows without validating them.
-    """
-    data = _json_form(row, format_micros)
-    data["position"] = row[_POSITION]
-    data["stored_at"] = format_micros(row[_ROW_STORED_AT])
-    return data
-
-
-def row_to_json_line(row: Row) -> bytes:
-    """Return the NDJSON line (with its newline) for a stored row."""
-    return _detached(orjson.dumps(row_to_dict(row), option=orjson.OPT_APPEND_NEWLINE))
-
-
 def row_to_stored_event(row: Row, registry: EventRegistry | None = None) -> StoredEvent:
     """Build the ``StoredEvent`` for a stored row, validating it with its registered class.
 
@@ -177,7 +133,7 @@ def row_to_stored_event(row: Row, registry: EventRegistry | None = None) -> Stor
     registry = registry if registry is not None else default_registry
     # ``occurred_at`` is handed over as a datetime rather than formatted and parsed again (a
     # third of the work per row), unless upcasters will see it: they get the JSON form, text.
-    data = _json_form(row, format_micros if registry.has_upcasters(row[_EVENT_TYPE]) else from_micros)
+    data = json_form(row, format_micros if registry.has_upcasters(row[_EVENT_TYPE]) else from_micros)
     try:
         event = build_event(data, registry)
     except (InvalidInputError, ValidationError) as error:
@@ -192,43 +148,6 @@ def row_to_stored_event(row: Row, registry: EventRegistry | None = None) -> Stor
         global_position=row[_POSITION],
         stored_at=from_micros(row[_ROW_STORED_AT]),
     )
-
-
-def _json_form(row: Row, occurred_at: Callable[[int], Any]) -> dict[str, Any]:
-    """The event's JSON form for a stored row, ``occurred_at`` (µs) turned by the given function."""
-    (
-        _position,
-        event_id,
-        event_type,
-        event_version,
-        aggregate_type,
-        aggregate_id,
-        aggregate_version,
-        tenant_id,
-        occurred,
-        _stored_at,
-        correlation_id,
-        causation_id,
-        actor_id,
-        payload,
-        metadata,
-    ) = row
-    data: dict[str, Any] = {
-        "event_id": event_id,
-        "event_type": event_type,
-        "event_version": event_version,
-        "occurred_at": occurred_at(occurred),
-        "aggregate_id": aggregate_id,
-        "aggregate_type": aggregate_type,
-        "aggregate_version": aggregate_version,
-        "tenant_id": tenant_id,
-        "actor_id": actor_id,
-        "correlation_id": correlation_id,
-        "causation_id": causation_id,
-        "metadata": orjson.loads(metadata),
-    }
-    data.update(orjson.loads(payload))
-    return data
 
 
 _POSITION = ROW_COLUMNS.index("position")
@@ -357,8 +276,8 @@ def encode_input(data: dict[str, Any], registry: EventRegistry | None = None) ->
         return None
     try:
         occurred = datetime.fromisoformat(occurred_at)
-        payload = _detached(orjson.dumps({k: v for k, v in data.items() if k not in _NOT_PAYLOAD}))
-        metadata_bytes = _detached(orjson.dumps(metadata)) if metadata else _EMPTY_OBJECT
+        payload = detached(orjson.dumps({k: v for k, v in data.items() if k not in _NOT_PAYLOAD}))
+        metadata_bytes = detached(orjson.dumps(metadata)) if metadata else _EMPTY_OBJECT
     except (ValueError, TypeError):  # a date that does not exist; JSON nested deeper than orjson writes
         return None
     return [
@@ -463,7 +382,7 @@ def encode_inputs(items: Sequence[dict[str, Any]], registry: EventRegistry | Non
     try:
         moments = list(map(datetime.fromisoformat, occurred))
         payloads = list(map(_payload_bytes, items))
-        metadata_bytes = [_detached(orjson.dumps(m)) if m else _EMPTY_OBJECT for m in metadata]
+        metadata_bytes = [detached(orjson.dumps(m)) if m else _EMPTY_OBJECT for m in metadata]
     except (ValueError, TypeError):  # a date that does not exist; JSON nested deeper than orjson writes
         return [encode_input(item, registry) for item in items]
     micros = map(operator.floordiv, map(operator.sub, moments, itertools.repeat(EPOCH)), itertools.repeat(_MICROSECOND))
@@ -504,7 +423,7 @@ def _payload_bytes(data: dict[str, Any]) -> bytes:
     if "position" in payload or "stored_at" in payload:
         payload.pop("position", None)
         payload.pop("stored_at", None)
-    return _detached(orjson.dumps(payload))
+    return detached(orjson.dumps(payload))
 
 
 def _uuid_column(values: tuple[Any, ...], *, optional: bool) -> bool:

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from esctl.ingest import ImportResult, InputEvent
-    from esctl.store.base import Expected, ReadOptions
+    from esctl.store.base import Expected
+    from esctl.store.options import ReadOptions
     from esctl.store.sqlite import SQLiteEventStore
 
 T = TypeVar("T")

@@ -15,7 +15,7 @@ from uuid import UUID
 import typer
 
 if TYPE_CHECKING:
-    from esctl.store.base import ReadOptions
+    from esctl.store.options import ReadOptions
 
 TenantOption = Annotated[
     list[str] | None,
@@ -76,7 +76,7 @@ class EventFilter:
         from datetime import UTC
 
         from esctl.errors import UsageError
-        from esctl.store.base import ReadOptions
+        from esctl.store.options import ReadOptions
         from esctl.timeutil import parse_timestamp
 
         moment = now if now is not None else datetime.now(UTC)

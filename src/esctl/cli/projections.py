@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from esctl.projections.persisted import PersistedProjection
     from esctl.projections.registry import ProjectionRegistry
     from esctl.projections.runner import CatchUpResult, ProjectionRunner, ProjectionStatus
-    from esctl.store.base import ReadOptions
+    from esctl.store.options import ReadOptions
     from esctl.store.sqlite import SQLiteEventStore
 
 T = TypeVar("T")

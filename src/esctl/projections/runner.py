@@ -29,7 +29,8 @@ from uuid import UUID
 
 from esctl.errors import ProjectionError, ProjectionNotFoundError, UsageError
 from esctl.projections.persisted import Applier, HandlerFailure, PersistedProjection, ReadModel, is_store_failure
-from esctl.store.base import EventStore, ReadOptions
+from esctl.store.base import EventStore
+from esctl.store.options import ReadOptions
 from esctl.store.readmodel import Checkpoint, DeadLetter, ProjectionFailure, ProjectionStorage, Row
 from esctl.timeutil import to_micros
 

@@ -13,11 +13,11 @@ from esctl.store.base import (
     AppendResult,
     EventStore,
     Expected,
-    ReadOptions,
     StreamHead,
     StreamKey,
     plan_append,
 )
+from esctl.store.options import ReadOptions
 from esctl.store.readmodel import DocumentTables, MemoryProjectionStorage, ProjectionStorage
 
 _T = TypeVar("_T")

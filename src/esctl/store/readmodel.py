@@ -26,19 +26,19 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from esctl.codec import ROW_COLUMNS
 from esctl.errors import UsageError
+from esctl.rows import ROW_COLUMNS
 
 if TYPE_CHECKING:
     from esctl.events import StoredEvent
     from esctl.registry import EventRegistry
-    from esctl.store.base import ReadOptions
+    from esctl.store.options import ReadOptions
 
 Row = tuple[Any, ...]
 """A stored event as a tuple of column values, in the order the reader asked for."""
 
 EVENT_COLUMNS: tuple[str, ...] = ROW_COLUMNS
-"""Every column a row read can ask for: ``codec.ROW_COLUMNS`` (ids as text, times as µs)."""
+"""Every column a row read can ask for: ``rows.ROW_COLUMNS`` (ids as text, times as µs)."""
 
 NO_TENANT = ""
 """The ``tenant`` of documents that belong to no tenant."""
@@ -397,7 +397,7 @@ class MemoryProjectionStorage(ProjectionStorage):
     def _select(
         self, after: int, upper: int, limit: int, options: ReadOptions | None, exclude_tenant: UUID | None
     ) -> Iterable[StoredEvent]:
-        from esctl.store.base import ReadOptions
+        from esctl.store.options import ReadOptions
 
         filters = without_bounds(options) or ReadOptions()
         returned = 0

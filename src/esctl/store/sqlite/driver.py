@@ -1,22 +1,17 @@
-"""One SQLite connection on one worker thread, and driver errors turned into esctl errors.
+"""Opening SQLite connections the way esctl needs them, and driver errors turned into esctl errors.
 
-Every call a store makes runs a plain function on the connection's own thread and awaits it
-once. A whole append (its reads, checks, insert and commit) or a whole batch of rows read is one
-such call: a round trip between the event loop and a thread costs far more than SQLite does for
-a hundred rows, so the store never awaits per row or per statement. This is also why the store
-uses the standard library's ``sqlite3`` directly rather than aiosqlite, which hops threads once
-per statement and cursor call.
+No event loop here: ``worker.Worker`` runs a store's calls on a connection's own thread, and
+the CLI's quick ``dump`` opens a connection directly.
 """
 
 from __future__ import annotations
 
-import asyncio
+import os
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import quote
 
 from esctl.errors import (
@@ -24,6 +19,7 @@ from esctl.errors import (
     DatabaseNotFoundError,
     DatabaseUnusableError,
     EsctlError,
+    UsageError,
 )
 
 T = TypeVar("T")
@@ -50,6 +46,24 @@ def translate_error(error: sqlite3.Error, path: Path) -> EsctlError:
     return DatabaseUnusableError(f"database {path}: {error}")
 
 
+def default_busy_timeout() -> float:
+    """Return the seconds to wait for a lock: ``ESCTL_BUSY_TIMEOUT``, or 5.
+
+    Raises:
+        UsageError: ``ESCTL_BUSY_TIMEOUT`` is not a number of seconds.
+    """
+    raw = os.environ.get("ESCTL_BUSY_TIMEOUT", "5")
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):
+        raise UsageError(
+            f"ESCTL_BUSY_TIMEOUT must be a number of seconds, got {raw!r}", hint="e.g. ESCTL_BUSY_TIMEOUT=5"
+        )
+    return seconds
+
+
 def open_connection(path: Path, *, readonly: bool, busy_timeout: float) -> sqlite3.Connection:
     """Open ``path``: read-only through a ``mode=ro`` URI (never creating it), or read-write.
 
@@ -74,6 +88,33 @@ def open_connection(path: Path, *, readonly: bool, busy_timeout: float) -> sqlit
                 hint="create the directory first, or give --db a path in an existing one",
             )
         conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
+    return conn
+
+
+def connect(
+    path: Path, setup: Callable[[sqlite3.Connection], object], *, readonly: bool, busy_timeout: float
+) -> sqlite3.Connection:
+    """Open ``path`` and make it ready for use: ``setup`` (check or migrate the schema), pragmas.
+
+    Driver errors are left as they are (``translate_error`` turns them into esctl errors).
+
+    Raises:
+        DatabaseNotFoundError: ``readonly`` and the file does not exist.
+        DatabaseUnusableError: The path cannot be opened, or ``setup`` refuses the database.
+    """
+    conn = open_connection(path, readonly=readonly, busy_timeout=busy_timeout)
+    try:
+        if readonly:
+            configure(conn, readonly=True)
+            setup(conn)
+        else:
+            # Set up (migrate) before switching to WAL: the migration refuses someone else's
+            # database, which must then be left exactly as it was.
+            setup(conn)
+            configure(conn, readonly=False, busy_timeout=busy_timeout)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -104,71 +145,6 @@ def _switch_to_wal(conn: sqlite3.Connection, busy_timeout: float) -> str:
             if "locked" not in str(error) or time.monotonic() >= deadline:
                 raise
         time.sleep(0.01)
-
-
-class Worker:
-    """Runs functions on one SQLite connection, on the connection's own thread.
-
-    The connection opens on first use, on that thread. ``close()`` closes it there.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        setup: Callable[[sqlite3.Connection], object],
-        *,
-        readonly: bool,
-        busy_timeout: float,
-    ) -> None:
-        self.path = path
-        self.readonly = readonly
-        self._setup = setup
-        self._busy_timeout = busy_timeout
-        self._conn: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
-
-    async def run(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function(connection, *args)`` on the worker thread and return its result.
-
-        Raises:
-            EsctlError: Driver errors, translated.
-        """
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esctl-sqlite")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, function, args)
-
-    def _call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
-        try:
-            if self._conn is None:
-                conn = open_connection(self.path, readonly=self.readonly, busy_timeout=self._busy_timeout)
-                try:
-                    if self.readonly:
-                        configure(conn, readonly=True)
-                        self._setup(conn)
-                    else:
-                        # Set up (migrate) before switching to WAL: the migration refuses
-                        # someone else's database, which must then be left exactly as it was.
-                        self._setup(conn)
-                        configure(conn, readonly=False, busy_timeout=self._busy_timeout)
-                except BaseException:
-                    conn.close()
-                    raise
-                self._conn = conn
-            return function(self._conn, *args)
-        except sqlite3.Error as error:
-            raise translate_error(error, self.path) from error
-
-    async def close(self) -> None:
-        """Close the connection and stop the thread."""
-        if self._executor is None:
-            return
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, conn.close)
-        self._executor.shutdown(wait=True)
-        self._executor = None
 
 
 def in_transaction(conn: sqlite3.Connection, function: Callable[[sqlite3.Connection], T]) -> T:

@@ -12,8 +12,9 @@ from uuid import UUID
 
 from esctl import codec
 from esctl.registry import EventRegistry
-from esctl.store.base import ReadOptions
+from esctl.rows import ROW_COLUMNS
 from esctl.store.inspection import MICROS_PER_DAY, Finding, StoreStats, StreamInfo, TenantInfo, build_stats
+from esctl.store.options import ReadOptions
 from esctl.store.sqlite import schema
 from esctl.store.sqlite.filters import where_clause
 from esctl.timeutil import from_micros
@@ -185,7 +186,7 @@ class PayloadPage:
 
 def payload_page(conn: sqlite3.Connection, after: int, registry: EventRegistry, size: int = PAGE) -> PayloadPage | None:
     """Decode and validate the events after position ``after`` (one page); ``None`` at the end."""
-    columns = ", ".join(codec.ROW_COLUMNS)
+    columns = ", ".join(ROW_COLUMNS)
     rows = conn.execute(
         f"SELECT {columns} FROM events WHERE position > ? ORDER BY position LIMIT {int(size)}", (after,)
     ).fetchall()

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from esctl.errors import UsageError
 from esctl.registry import EventRegistry
-from esctl.store.base import ReadOptions
+from esctl.store.options import ReadOptions
 from esctl.store.readmodel import (
     EVENT_COLUMNS,
     Checkpoint,

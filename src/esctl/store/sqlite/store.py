@@ -17,23 +17,24 @@ from esctl import codec
 from esctl.errors import InvalidInputError
 from esctl.events import DomainEvent, StoredEvent
 from esctl.registry import EventRegistry, default_registry
+from esctl.rows import Row, row_to_json_line
 from esctl.store.base import (
     AppendChunk,
     AppendResult,
     EventStore,
     Expected,
     ExpectedVersion,
-    ReadOptions,
     StreamHead,
     StreamKey,
     batch_index,
     plan_append,
 )
+from esctl.store.options import ReadOptions
 from esctl.store.readmodel import ProjectionStorage
-from esctl.store.sqlite import schema
-from esctl.store.sqlite.driver import Worker, in_transaction
-from esctl.store.sqlite.filters import where_clause, window_positions
+from esctl.store.sqlite import reads, schema
+from esctl.store.sqlite.driver import default_busy_timeout, in_transaction
 from esctl.store.sqlite.projections import run_projection_work, scratch_storage
+from esctl.store.sqlite.worker import Worker
 from esctl.timeutil import to_micros
 
 if TYPE_CHECKING:
@@ -42,10 +43,6 @@ if TYPE_CHECKING:
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
     from esctl.store.sqlite.inspect import SchemaStatus
 
-READ_BATCH = 1000
-"""Rows fetched per round trip to the connection's thread."""
-
-_COLUMNS = ", ".join(codec.ROW_COLUMNS)
 _INSERT = (
     f"INSERT INTO events ({', '.join(codec.INSERT_COLUMNS)}) VALUES ({', '.join('?' * len(codec.INSERT_COLUMNS))})"
 )
@@ -55,21 +52,6 @@ _HEAD = (
 )
 _IN_CHUNK = 500
 R = TypeVar("R")
-
-
-def _default_busy_timeout() -> float:
-    from esctl.errors import UsageError
-
-    raw = os.environ.get("ESCTL_BUSY_TIMEOUT", "5")
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        raise UsageError(
-            f"ESCTL_BUSY_TIMEOUT must be a number of seconds, got {raw!r}", hint="e.g. ESCTL_BUSY_TIMEOUT=5"
-        )
-    return seconds
 
 
 class SQLiteEventStore(EventStore):
@@ -105,7 +87,7 @@ class SQLiteEventStore(EventStore):
             self.path,
             schema.check_readable if readonly else schema.migrate,
             readonly=readonly,
-            busy_timeout=_default_busy_timeout() if busy_timeout is None else busy_timeout,
+            busy_timeout=default_busy_timeout() if busy_timeout is None else busy_timeout,
         )
 
     async def close(self) -> None:
@@ -163,7 +145,7 @@ class SQLiteEventStore(EventStore):
     # -- reading ---------------------------------------------------------------------------
 
     async def read_all(self, options: ReadOptions | None = None) -> AsyncIterator[StoredEvent]:
-        """Stream stored events in position order, ``READ_BATCH`` rows per round trip."""
+        """Stream stored events in position order, ``reads.READ_BATCH`` rows per round trip."""
         async for rows in self.read_rows(options):
             for stored in rows:
                 yield stored
@@ -176,34 +158,23 @@ class SQLiteEventStore(EventStore):
 
     async def read_json_lines(self, options: ReadOptions | None = None) -> AsyncIterator[list[bytes]]:
         """Stream events as NDJSON lines (batches of bytes), without building models."""
-        async for batch in self._pages(options, lambda rows: [codec.row_to_json_line(r) for r in rows]):
+        async for batch in self._pages(options, lambda rows: [row_to_json_line(r) for r in rows]):
             yield batch
 
     async def _pages(
-        self, options: ReadOptions | None, convert: Callable[[list[codec.Row]], list[R]]
+        self, options: ReadOptions | None, convert: Callable[[list[Row]], list[R]]
     ) -> AsyncIterator[list[R]]:
-        """Keyset-paginate the matching rows, converting each page on the worker thread.
+        """Stream the matching rows a page per round trip, converted on the connection's thread.
 
-        Each page is its own query (no cursor stays open between awaits), bounded by the head
-        position read at the start, so the read is a consistent snapshot of an append-only log.
+        ``reads.pages`` runs there, one step per await; see it for how the pages are cut.
         """
-        options = options or ReadOptions()
-        after, upper = await self._worker.run(_bounds, options)
-        remaining = options.limit
-        while after < upper and (remaining is None or remaining > 0):
-            size = READ_BATCH if remaining is None else min(READ_BATCH, remaining)
-            sql, params = _select(options, after, upper, size)
-            page = await self._worker.run(_fetch_page, sql, params, convert)
-            if page is None:
-                return
-            after, converted = page
-            if remaining is not None:
-                remaining -= len(converted)
-            yield converted
+        pages = await self._worker.run(reads.pages, options or ReadOptions(), convert)
+        while (page := await self._worker.run(_next_page, pages)) is not None:
+            yield page
 
     async def get_global_position(self) -> int:
         """Return the newest event's position (0 when empty)."""
-        return await self._worker.run(_global_position)
+        return await self._worker.run(reads.global_position)
 
     async def event_exists(self, event_id: UUID) -> bool:
         """True when an event with this id is stored."""
@@ -297,7 +268,7 @@ class SQLiteEventStore(EventStore):
             DatabaseUnusableError: It is not an SQLite database.
         """
         inspect = _inspect()
-        worker = Worker(self.path, inspect.no_setup, readonly=True, busy_timeout=_default_busy_timeout())
+        worker = Worker(self.path, inspect.no_setup, readonly=True, busy_timeout=default_busy_timeout())
         try:
             return await worker.run(inspect.schema_status)
         finally:
@@ -660,49 +631,15 @@ def _existing(conn: sqlite3.Connection, event_ids: list[UUID], registry: EventRe
     for start in range(0, len(texts), _IN_CHUNK):
         chunk = texts[start : start + _IN_CHUNK]
         marks = ", ".join("?" * len(chunk))
-        for row in conn.execute(f"SELECT {_COLUMNS} FROM events WHERE event_id IN ({marks})", chunk):
+        for row in conn.execute(f"SELECT {reads.COLUMNS} FROM events WHERE event_id IN ({marks})", chunk):
             stored = codec.row_to_stored_event(row, registry)
             found[stored.event.event_id] = stored.event
     return found
-
-
-def _global_position(conn: sqlite3.Connection) -> int:
-    row = conn.execute("SELECT MAX(position) FROM events").fetchone()
-    return int(row[0] or 0)
 
 
 def _event_exists(conn: sqlite3.Connection, event_id: str) -> bool:
     return conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is not None
 
 
-def _select(options: ReadOptions, after: int, upper: int, size: int) -> tuple[str, list[object]]:
-    where, params = where_clause(options, ordered=True)
-    sql = (
-        f"SELECT {_COLUMNS} FROM events WHERE position > ? AND position <= ? AND {where}"
-        f" ORDER BY position LIMIT {int(size)}"
-    )
-    return sql, [after, upper, *params]
-
-
-def _bounds(conn: sqlite3.Connection, options: ReadOptions) -> tuple[int, int]:
-    """Return ``(after, upper)``: the read's position range, as narrow as the filters allow."""
-    after = max((options.from_position or 1) - 1, 0)
-    upper = _global_position(conn)
-    if options.to_position is not None:
-        upper = min(upper, options.to_position)
-    timed = options.from_timestamp is not None or options.to_timestamp is not None
-    if timed and len(options.tenants) == 1 and options.aggregate_id is None:
-        window = window_positions(conn, options)
-        if window is None:
-            return after, after
-        after, upper = max(after, window[0] - 1), min(upper, window[1])
-    return after, upper
-
-
-def _fetch_page(
-    conn: sqlite3.Connection, sql: str, params: list[object], convert: Callable[[list[codec.Row]], list[R]]
-) -> tuple[int, list[R]] | None:
-    rows = conn.execute(sql, params).fetchall()
-    if not rows:
-        return None
-    return int(rows[-1][0]), convert(rows)
+def _next_page(conn: sqlite3.Connection, pages: Iterator[list[R]]) -> list[R] | None:
+    return next(pages, None)
