@@ -1,24 +1,33 @@
 """The ``esctl`` command line: a thin Typer layer over the library.
 
-``main()`` is the console script. Esctl errors become one line on stderr and the exit code
-documented for them (README, "Exit codes") inside the app itself (``EsctlGroup``); anything
-else that escapes is an internal error, exit code 1.
+``main()`` is the console script. It offers the command line to ``quick`` first (``dump`` as
+NDJSON or JSON, and ``--version``, answered without importing Typer) and otherwise runs the
+Typer application, ``app``, which is built on first use. Esctl errors become one line on stderr
+and the exit code documented for them (README, "Exit codes") inside the app itself
+(``EsctlGroup``); anything else that escapes is an internal error, exit code 1.
 """
 
 from __future__ import annotations
 
 import sys
 import traceback
+from typing import TYPE_CHECKING, Any
 
-from esctl.cli import demo, events, inspect, maintenance, projections  # noqa: F401  (registers commands)
-from esctl.cli.app import app
 from esctl.cli.runtime import settings
+
+if TYPE_CHECKING:
+    import typer
 
 
 def main() -> None:
     """Run the esctl command line and exit with its documented exit code."""
     try:
-        app(prog_name="esctl")
+        from esctl.cli.quick import run_quick
+
+        code = run_quick(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
+        typer_app()(prog_name="esctl")
     except Exception as error:
         if settings.verbose:
             traceback.print_exc()
@@ -27,4 +36,22 @@ def main() -> None:
         sys.exit(1)
 
 
-__all__ = ["app", "main"]
+def typer_app() -> typer.Typer:
+    """Return the Typer application with every command registered."""
+    from esctl.cli import demo, events, inspect, maintenance, projections  # noqa: F401  (registers commands)
+    from esctl.cli.app import app
+
+    # Importing the submodule ``esctl.cli.app`` bound the package's ``app`` to the module:
+    # bind it to the application, as ``from esctl.cli import app`` promises.
+    globals()["app"] = app
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # ``from esctl.cli import app`` (tests, embedding) gets the full application.
+    if name == "app":
+        return typer_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["app", "main", "typer_app"]

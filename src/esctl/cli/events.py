@@ -19,7 +19,6 @@ from esctl.cli.app import app
 from esctl.cli.filters import (
     AggregateIdOption,
     AggregateTypeOption,
-    EventFilter,
     EventTypeOption,
     FromPositionOption,
     LimitOption,
@@ -27,10 +26,10 @@ from esctl.cli.filters import (
     TenantOption,
     ToPositionOption,
     UntilOption,
-    parse_uuid,
 )
 from esctl.cli.output import FormatOption, OutputFormat, RowWriter, plural, resolve_format, screenful
 from esctl.cli.runtime import load_app, note, open_store, run, settings
+from esctl.cli.selection import EventFilter, parse_uuid
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator

@@ -10,15 +10,14 @@ import typer
 from esctl.cli.app import app
 from esctl.cli.filters import (
     AggregateTypeOption,
-    EventFilter,
     EventTypeOption,
     SinceOption,
     TenantOption,
     UntilOption,
-    parse_uuid,
 )
 from esctl.cli.output import FormatOption, OutputFormat, RowWriter, plural, resolve_format, screenful, table_console
 from esctl.cli.runtime import load_app, note, open_store, run, settings
+from esctl.cli.selection import EventFilter, parse_uuid
 
 if TYPE_CHECKING:
     from esctl.store.inspection import StoreStats, VerifyReport

@@ -12,11 +12,12 @@ import io
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from esctl.cli.runtime import settings, stdout_is_terminal
+from esctl.cli.jsonlines import JsonLines
+from esctl.cli.runtime import settings, stdout_bytes, stdout_is_terminal
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -77,12 +78,6 @@ def screenful() -> int:
     return max(10, shutil.get_terminal_size((80, 48)).lines - 8)
 
 
-def stdout_bytes() -> IO[bytes]:
-    """Return stdout as a binary stream (data is written as bytes, never re-encoded)."""
-    buffer = getattr(sys.stdout, "buffer", None)
-    return buffer if buffer is not None else io.BytesIO()
-
-
 class RowWriter:
     """Writes rows (JSON-ready mappings) to stdout in one format, streaming where it can.
 
@@ -115,6 +110,8 @@ class RowWriter:
         self.count = 0
         self._dumps = codec.dumps
         self._out = stdout_bytes()
+        json_formats = (OutputFormat.ndjson, OutputFormat.json)
+        self._lines = JsonLines(self._out, array=fmt is OutputFormat.json) if fmt in json_formats else None
         self._table_rows: list[Mapping[str, Any]] = []
         if fmt is OutputFormat.csv:
             self._write_csv([self.columns])
@@ -135,25 +132,17 @@ class RowWriter:
 
     def write_json_lines(self, lines: Iterable[bytes]) -> None:
         """Write already-serialized JSON lines (each ending in a newline): the NDJSON fast path."""
-        if self.fmt is OutputFormat.ndjson:
-            chunk = list(lines)
-            self.count += len(chunk)
-            self._out.write(b"".join(chunk))
-            return
-        if self.fmt is not OutputFormat.json:
+        if self._lines is None:
             raise ValueError(f"write_json_lines does not write {self.fmt.value}")
-        parts: list[bytes] = []
-        for line in lines:
-            parts.append(b"[\n" if self.count == 0 else b",\n")
-            parts.append(line.rstrip(b"\n"))
-            self.count += 1
-        self._out.write(b"".join(parts))
+        self._lines.write(lines)
+        self.count = self._lines.count
 
     def close(self, *, footer: str | None = None) -> None:
         """Finish the output: close a JSON array, render a table (with ``footer`` under it)."""
-        if self.fmt is OutputFormat.json:
-            self._out.write(b"[]\n" if self.count == 0 else b"\n]\n")
-        elif self.fmt is OutputFormat.table:
+        if self._lines is not None:
+            self._lines.close()
+            return
+        if self.fmt is OutputFormat.table:
             self._render_table(footer)
         self._out.flush()
 

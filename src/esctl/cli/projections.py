@@ -15,17 +15,16 @@ import typer
 
 from esctl.cli.app import app
 from esctl.cli.filters import (
-    EventFilter,
     EventTypeOption,
     FromPositionOption,
     SinceOption,
     TenantOption,
     ToPositionOption,
     UntilOption,
-    parse_uuid,
 )
 from esctl.cli.output import FormatOption, OutputFormat, RowWriter, plural, resolve_format, screenful
 from esctl.cli.runtime import load_app, note, open_store, run, settings
+from esctl.cli.selection import EventFilter, parse_uuid
 
 if TYPE_CHECKING:
     from uuid import UUID

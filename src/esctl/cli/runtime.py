@@ -10,7 +10,7 @@ import sys
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -128,3 +128,11 @@ def open_store(*, readonly: bool, create: bool = True) -> SQLiteEventStore:
 def stdout_is_terminal() -> bool:
     """True when stdout is an interactive terminal (tables then, NDJSON when piped)."""
     return sys.stdout.isatty()
+
+
+def stdout_bytes() -> IO[bytes]:
+    """Return stdout as a binary stream (data is written as bytes, never re-encoded)."""
+    import io
+
+    buffer = getattr(sys.stdout, "buffer", None)
+    return buffer if buffer is not None else io.BytesIO()
