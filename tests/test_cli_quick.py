@@ -208,6 +208,69 @@ def test_version_is_the_typer_version_line() -> None:
     assert (code, out) == (0, invoke(None, "--version").stdout_bytes)
 
 
+# -- append FILE -------------------------------------------------------------------------------
+
+
+def stored(db: Path) -> list[tuple[Any, ...]]:
+    """Every row but its ``stored_at`` (the moment of the append differs between two runs)."""
+    conn = sqlite3.connect(db)
+    try:
+        columns = [c[1] for c in conn.execute("PRAGMA table_info(events)") if c[1] != "stored_at"]
+        return conn.execute(f"SELECT {', '.join(columns)} FROM events ORDER BY position").fetchall()
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        ["--format", "json"],
+        ["-f", "JSON", "--batch-size", "7"],
+        ["--expected-version", "no-stream", "--allow-empty", "-f", "json"],
+        ["--strict"],
+        ["--expected-version", "3"],
+    ],
+)
+def test_a_quick_append_stores_and_reports_what_the_typer_append_does(
+    demo_db: Path, tmp_path: Path, options: list[str]
+) -> None:
+    source = run_esctl("--db", str(demo_db), "dump", "-t", TENANTS[2], "--limit", "40").stdout
+    assert len(source.splitlines()) == 40
+    events = tmp_path / "events.ndjson"
+    events.write_bytes(source)
+    answers = []
+    for name, run in (("quick", quick), ("typer", typer)):
+        db = tmp_path / f"{name}.db"
+        code, out, err = run(["--db", str(db), "append", str(events), *options])
+        answers.append((code, out, err, stored(db) if db.exists() else None))
+    assert answers[0] == answers[1]
+    code, out, err, rows = answers[0]
+    if options in ([], ["--format", "json"], ["-f", "JSON", "--batch-size", "7"]):
+        assert code == 0
+        assert rows is not None
+        assert len(rows) == 40
+    if code == 0 and "json" in [o.lower() for o in options]:
+        assert json.loads(out)["appended"] == 40
+
+
+def test_bad_input_gets_the_same_error_and_changes_nothing(demo_db: Path, tmp_path: Path) -> None:
+    source = run_esctl("--db", str(demo_db), "dump", "--limit", "5").stdout.splitlines(keepends=True)
+    source[3] = source[3].replace(b'"aggregate_type":"', b'"aggregate_type":7,"x":"', 1)
+    events = tmp_path / "bad.ndjson"
+    events.write_bytes(b"".join(source))
+    target = tmp_path / "target.db"
+    assert quick(["--db", str(target), "append", str(events)])[0] is not None
+    before = stored(target)
+    quick_answer = quick(["--db", str(target), "append", str(events)])
+    assert quick_answer == typer(["--db", str(target), "append", str(events)])
+    code, _, err = quick_answer
+    assert code == 3
+    assert "line 4" in err
+    assert "aggregate_type" in err
+    assert stored(target) == before == []
+
+
 # -- what it leaves to Typer --------------------------------------------------------------------
 
 
@@ -236,7 +299,13 @@ def test_version_is_the_typer_version_line() -> None:
         ["--version", "dump"],
         ["--db", "x.db", "--version"],
         ["streams"],
-        ["append", "events.ndjson"],
+        ["append"],
+        ["append", "a.ndjson", "b.ndjson"],
+        ["append", "--type", "Noted", "--aggregate-type", "Note"],
+        ["append", "a.ndjson", "--expected-version", "soon"],
+        ["append", "a.ndjson", "--batch-size", "0"],
+        ["append", "a.ndjson", "--format", "yaml"],
+        ["append", "a.ndjson", "--tenant", "x"],
     ],
 )
 def test_anything_else_is_declined_before_touching_anything(argv: list[str], tmp_path: Path) -> None:
@@ -279,6 +348,15 @@ def test_a_quick_dump_imports_neither_typer_nor_pydantic_nor_asyncio(demo_db: Pa
     assert out == run_esctl("--db", str(demo_db), "dump", "-t", TENANTS[0], "--since", "2026-11-15T00:00:00Z").stdout
     report, _ = loaded("--db", str(demo_db), "dump", "-t", "acme")
     assert report == "3 []"  # errors too are answered without Typer
+
+
+def test_a_quick_append_does_not_import_typer(demo_db: Path, tmp_path: Path) -> None:
+    events = tmp_path / "events.ndjson"
+    events.write_bytes(run_esctl("--db", str(demo_db), "dump", "--limit", "3").stdout)
+    report, _ = loaded("--db", str(tmp_path / "copy.db"), "append", str(events))
+    assert report.startswith("0 ")
+    assert "'typer'" not in report
+    assert len(stored(tmp_path / "copy.db")) == 3
 
 
 def test_a_declined_command_line_runs_in_typer(demo_db: Path) -> None:

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from esctl.cli.app import app
-from esctl.cli.output import plural
-from esctl.cli.runtime import note, open_store, run, settings
+from esctl.cli.runtime import note, open_store, plural, run, settings
 
 if TYPE_CHECKING:
     from datetime import datetime

@@ -7,11 +7,8 @@ events exactly (ids, versions, timestamps, payloads).
 
 from __future__ import annotations
 
-import enum
 import sys
-from contextlib import ExitStack
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,19 +24,16 @@ from esctl.cli.filters import (
     ToPositionOption,
     UntilOption,
 )
-from esctl.cli.output import FormatOption, OutputFormat, RowWriter, plural, resolve_format, screenful
-from esctl.cli.runtime import load_app, note, open_store, run, settings
+from esctl.cli.importing import SummaryFormat, append_input, parse_expected, report_append, summary_of
+from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format, screenful
+from esctl.cli.runtime import load_app, open_store, run
 from esctl.cli.selection import EventFilter, parse_uuid
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
-
-    from esctl.ingest import ImportResult, InputEvent
     from esctl.store.base import Expected
     from esctl.store.options import ReadOptions
     from esctl.store.sqlite import SQLiteEventStore
 
-T = TypeVar("T")
 
 DUMP_COLUMNS = (
     "position",
@@ -62,13 +56,6 @@ DUMP_COLUMNS = (
 
 TABLE_COLUMNS = ("position", "occurred_at", "tenant", "stream", "v", "event_type", "payload")
 """The columns of ``dump``'s table; ids are shortened there (the data formats keep them whole)."""
-
-
-class SummaryFormat(enum.StrEnum):
-    """How ``append`` reports what it did."""
-
-    text = "text"
-    json = "json"
 
 
 @app.command(rich_help_panel="Events")
@@ -140,7 +127,10 @@ def append(
         esctl append --type NoteAdded --aggregate-type Note --data '{"text": "hello"}'
         esctl append big.ndjson --batch-size 10000 --format json
     """
-    expected = _parse_expected(expected_version)
+    try:
+        expected = parse_expected(expected_version)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--expected-version") from None
     flags = {"--aggregate-type": aggregate_type, "--aggregate-id": aggregate_id, "--tenant": tenant}
     flags |= {"--data": data, "--occurred-at": occurred_at, "--event-id": event_id}
     if event_type is None:
@@ -154,25 +144,10 @@ def append(
         fields = _fields_from_flags(event_type, aggregate_type, aggregate_id, tenant, data, occurred_at, event_id)
         summary = run(_append_one(fields, expected, strict))
     else:
-        summary = _append_input(file, expected, strict, batch_size, allow_empty)
-    _report_append(summary, fmt or SummaryFormat.text)
-
-
-def _parse_expected(text: str | None) -> Expected:
-    from esctl.store.base import ExpectedVersion
-
-    if text is None or text.strip().lower() == "any":
-        return ExpectedVersion.ANY
-    value = text.strip().lower()
-    if value in ("no-stream", "no_stream", "none"):
-        return ExpectedVersion.NO_STREAM
-    if value in ("exists", "stream-exists", "stream_exists"):
-        return ExpectedVersion.STREAM_EXISTS
-    if value.isdigit():
-        return int(value)
-    raise typer.BadParameter(
-        f"{text!r} is not a version: use a number, no-stream, exists or any", param_hint="--expected-version"
-    )
+        if file is None and sys.stdin.isatty():
+            raise typer.BadParameter("give a FILE, '-' for stdin, or an event as flags with --type")
+        summary = append_input(file, expected, strict, batch_size, allow_empty)
+    report_append(summary, fmt or SummaryFormat.text)
 
 
 def _fields_from_flags(
@@ -232,148 +207,12 @@ async def _append_one(fields: dict[str, Any], expected: Expected, strict: bool) 
         batches=1,
     )
     return {
-        **_summary(totals),
+        **summary_of(totals),
         "event_id": str(event.event_id),
         "aggregate_type": event.aggregate_type,
         "aggregate_id": str(event.aggregate_id),
         "aggregate_version": result.stream_versions.get(key),
     }
-
-
-def _append_input(
-    file: str | None, expected: Expected, strict: bool, batch_size: int | None, allow_empty: bool
-) -> dict[str, Any]:
-    from esctl.errors import InvalidInputError, NotFoundError
-
-    with ExitStack() as stack:
-        if file is None or file == "-":
-            if file is None and sys.stdin.isatty():
-                raise typer.BadParameter("give a FILE, '-' for stdin, or an event as flags with --type")
-            stream: IO[bytes] = sys.stdin.buffer
-            name = "stdin"
-        else:
-            path = Path(file)
-            if not path.is_file():
-                raise NotFoundError(f"input file {file} not found", hint="check the path")
-            stream = stack.enter_context(path.open("rb"))
-            name = file
-        result = _without_cyclic_gc(lambda: run(_import(stream, expected, strict, batch_size)))
-    if result.events == 0 and not allow_empty:
-        raise InvalidInputError(
-            f"no events in {name}: the input is empty", hint="pass --allow-empty if an empty input is expected"
-        )
-    return _summary(result)
-
-
-def _summary(result: ImportResult) -> dict[str, Any]:
-    """The counts ``append`` reports, in the order its JSON summary lists them."""
-    return {
-        "events": result.events,
-        "appended": result.appended,
-        "skipped": result.skipped,
-        "first_position": result.first_position,
-        "last_position": result.last_position,
-        "streams": result.streams,
-        "batches": result.batches,
-    }
-
-
-def _without_cyclic_gc(work: Callable[[], T]) -> T:
-    """Run ``work`` with the cyclic garbage collector off (reference counting still frees).
-
-    An import allocates a few container objects per input line and keeps none of them, so the
-    collector finds nothing, yet its passes over the chunk in flight (and over everything
-    start-up imported) cost ~5% of a bulk append. Nothing an import does makes cycles worth
-    waiting for; the collector is back on as soon as it ends.
-    """
-    import gc
-
-    if not gc.isenabled():
-        return work()
-    gc.disable()
-    try:
-        return work()
-    finally:
-        gc.enable()
-
-
-async def _import(stream: IO[bytes], expected: Expected, strict: bool, batch_size: int | None) -> ImportResult:
-    from esctl.ingest import EventReader, import_events
-
-    reader = EventReader(stream, strict=strict)
-    progress = _Progress() if settings.show_progress else None
-    async with open_store(readonly=False) as store:
-        # Open (create, migrate) the store before reading: an unusable --db fails fast, and an
-        # empty input still leaves a store behind.
-        await store.get_global_position()
-        try:
-            return await import_events(
-                store,
-                reader if progress is None else progress.counting(reader),
-                expected_version=expected,
-                batch_size=batch_size,
-                locate=reader.line_of,
-                on_batch=None if progress is None else progress.appended,
-            )
-        finally:
-            if progress is not None:
-                progress.stop()
-
-
-class _Progress:
-    """A live line on stderr while an import runs (only on a terminal, never with -q)."""
-
-    EVERY = 5000
-
-    def __init__(self) -> None:
-        from rich.status import Status
-
-        self._read = 0
-        self._appended = ""
-        self._status = Status("Reading…", console=settings.console)
-        self._status.start()
-
-    def counting(self, events: Iterable[InputEvent]) -> Iterator[InputEvent]:
-        for item in events:
-            self._read += 1
-            if self._read % self.EVERY == 0:
-                self._status.update(f"Read {self._read:,} events{self._appended}…")
-            yield item
-
-    def appended(self, totals: ImportResult) -> None:
-        self._appended = f", appended {totals.appended:,} in {totals.batches:,} batches"
-        self._status.update(f"Read {self._read:,} events{self._appended}…")
-
-    def stop(self) -> None:
-        self._status.stop()
-
-
-def _report_append(summary: dict[str, Any], fmt: SummaryFormat) -> None:
-    if fmt is SummaryFormat.json:
-        from esctl import codec
-
-        out = sys.stdout.buffer
-        out.write(codec.dumps(summary) + b"\n")
-        out.flush()
-        return
-    appended, skipped = summary["appended"], summary["skipped"]
-    if appended:
-        where = (
-            f"position {summary['first_position']}"
-            if appended == 1
-            else f"positions {summary['first_position']}–{summary['last_position']}"
-        )
-        text = f"Appended {plural(appended, 'event')} at {where}"
-        streams = summary["streams"]
-        text += f" ({plural(streams, 'stream')})" if "aggregate_id" not in summary else ""
-    else:
-        text = "Appended nothing"
-    if skipped:
-        text += f"; {plural(skipped, 'event')} already stored, skipped"
-    if "aggregate_id" in summary:
-        stream = f"{summary['aggregate_type']}:{summary['aggregate_id']}"
-        text += f". Stream {stream} is at version {summary['aggregate_version']}"
-    note(text + ".")
 
 
 @app.command(rich_help_panel="Events")

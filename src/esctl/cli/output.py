@@ -66,11 +66,6 @@ def table_console() -> Console:
     )
 
 
-def plural(count: int, noun: str) -> str:
-    """Return ``"1 event"``, ``"1,200 events"``."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
 def screenful() -> int:
     """Return how many table rows fit on the terminal (at least 10; 40 lines assumed when piped)."""
     import shutil

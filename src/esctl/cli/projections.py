@@ -22,8 +22,8 @@ from esctl.cli.filters import (
     ToPositionOption,
     UntilOption,
 )
-from esctl.cli.output import FormatOption, OutputFormat, RowWriter, plural, resolve_format, screenful
-from esctl.cli.runtime import load_app, note, open_store, run, settings
+from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format, screenful
+from esctl.cli.runtime import load_app, note, open_store, plural, run, settings
 from esctl.cli.selection import EventFilter, parse_uuid
 
 if TYPE_CHECKING:

@@ -1,13 +1,15 @@
-"""The quick path: ``esctl dump`` as NDJSON or JSON, and ``esctl --version``, without Typer.
+"""The quick path: ``esctl dump`` (NDJSON or JSON), ``esctl append FILE`` and ``esctl --version``
+without Typer.
 
 Dumping a tenant's day is ~20 ms of work behind ~200 ms of start-up (Typer, click and pydantic,
-which Typer uses to coerce options, and asyncio), and scripts run dumps in loops. So ``main()``
-offers the command line here first. This module takes only command lines it understands
-completely and answers them as the Typer command would: the same selection code
-(``selection``, ``reads``), the same bytes (``jsonlines``), the same errors and exit codes.
-Anything else (``--help``, a misspelt or malformed option, a table or CSV, any other command)
-it declines by returning ``None`` before it has read or written anything, and the Typer
-application parses the command line from scratch.
+which Typer uses to coerce options, and asyncio), appending one event much the same, and
+scripts run both in loops. So ``main()`` offers the command line here first; a dump then
+imports neither pydantic nor asyncio, an append no Typer. This module takes only command lines
+it understands completely and answers them as the Typer command would: the same code
+(``selection``, ``reads``, ``importing``), the same bytes (``jsonlines``), the same errors and
+exit codes. Anything else (``--help``, a misspelt or malformed option, a table or CSV, an event
+given as flags, any other command) it declines by returning ``None`` before it has read or
+written anything, and the Typer application parses the command line from scratch.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from esctl.cli.runtime import load_app, report_error, settings, stdout_bytes
@@ -37,9 +39,19 @@ _DUMP_VALUES = {
     "--format": "format",
     "-f": "format",
 }
+_APPEND_VALUES = {
+    "--expected-version": "expected_version",
+    "--batch-size": "batch_size",
+    "--format": "format",
+    "-f": "format",
+}
+_APPEND_FLAGS = {"--strict": "strict", "--allow-empty": "allow_empty"}
 _REPEATABLE = frozenset({"app", "tenant", "type"})
-_LEAST = {"from_position": 1, "to_position": 1, "limit": 0}
-"""The integer options and their smallest allowed value (as ``dump`` declares them)."""
+_LEAST = {"from_position": 1, "to_position": 1, "limit": 0, "batch_size": 1}
+"""The integer options and their smallest allowed value (as the commands declare them)."""
+
+Values = dict[str, list[str]]
+"""Option values by name, as given (flags have one empty string per use)."""
 
 
 def run_quick(argv: Sequence[str]) -> int | None:
@@ -56,10 +68,10 @@ def run_quick(argv: Sequence[str]) -> int | None:
     parsed = _parse(argv)
     if parsed is None:
         return None
-    given, dump = parsed
-    fmt = (_last(dump, "format") or ("" if sys.stdout.isatty() else "ndjson")).lower()
-    if fmt not in ("ndjson", "json"):
-        return None  # a table (the default on a terminal) or CSV: the Typer command renders those
+    given, command, values, arguments = parsed
+    job = _dump_job(values) if command == "dump" else _append_job(values, arguments[0])
+    if job is None:
+        return None
     env_db, env_app = os.environ.get("ESCTL_DB"), os.environ.get("ESCTL_APP")
     # As click reads them: an empty variable counts as unset; a list option's splits on whitespace.
     db = _last(given, "db") or env_db or "events.db"
@@ -68,7 +80,7 @@ def run_quick(argv: Sequence[str]) -> int | None:
     settings.reset(db=Path(db), app_modules=tuple(app_modules), quiet=quiet, verbose=verbose)
     try:
         load_app()
-        _dump(dump, array=fmt == "json")
+        job()
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -88,37 +100,53 @@ def run_quick(argv: Sequence[str]) -> int | None:
     return 0
 
 
-def _parse(argv: Sequence[str]) -> tuple[dict[str, list[str]], dict[str, list[str]]] | None:
-    """Split ``[global options] dump [dump options]`` into two dicts of option values, or ``None``."""
-    given: dict[str, list[str]] = {}
-    rest = _options(argv, _GLOBAL_VALUES, _GLOBAL_FLAGS, given)
-    if rest is None or not rest or rest[0] != "dump":
+def _parse(argv: Sequence[str]) -> tuple[Values, str, Values, list[str]] | None:
+    """Split ``[global options] COMMAND [options and arguments]``, or return ``None``.
+
+    Returns:
+        The global options, the command (``dump`` or ``append``), its options, its arguments.
+    """
+    given: Values = {}
+    rest = _options(argv, _GLOBAL_VALUES, _GLOBAL_FLAGS, given, interspersed=False)
+    if not rest or rest[0] not in ("dump", "append"):
         return None
-    dump: dict[str, list[str]] = {}
-    if _options(rest[1:], _DUMP_VALUES, {}, dump) != []:
-        return None  # an argument dump does not take, or an option it does not know
-    for name, values in dump.items():
-        if name not in _REPEATABLE and len(values) > 1:
-            dump[name] = values[-1:]  # click keeps the last value of an option given twice
-        if name in _LEAST and not all(v.isascii() and v.isdigit() and int(v) >= _LEAST[name] for v in values):
+    command, values = rest[0], Values()
+    valued, flags, arguments = (_DUMP_VALUES, {}, 0) if command == "dump" else (_APPEND_VALUES, _APPEND_FLAGS, 1)
+    positional = _options(rest[1:], valued, flags, values, interspersed=True)
+    if positional is None or len(positional) != arguments:
+        return None  # an option the command does not know, or arguments it does not take
+    for name, given_values in values.items():
+        if name not in _REPEATABLE and len(given_values) > 1:
+            values[name] = given_values[-1:]  # click keeps the last value of an option given twice
+        if name in _LEAST and not all(v.isascii() and v.isdigit() and int(v) >= _LEAST[name] for v in given_values):
             return None
-    return given, dump
+    return given, command, values, positional
 
 
 def _options(
-    args: Sequence[str], valued: dict[str, str], flags: dict[str, str], into: dict[str, list[str]]
+    args: Sequence[str], valued: dict[str, str], flags: dict[str, str], into: Values, *, interspersed: bool
 ) -> list[str] | None:
-    """Collect leading ``--name value``, ``--name=value`` and flags into ``into``.
+    """Collect ``--name value``, ``--name=value`` and flags into ``into``.
+
+    Args:
+        interspersed: Arguments may stand between the options (a command's own); otherwise the
+            first argument ends the options (the global ones, before the command).
 
     Returns:
-        The arguments after the options, or ``None`` for anything this module does not take
-        (an unknown option, a missing or empty value, a value that looks like an option).
+        The arguments, in order (with everything after the first one when not
+        ``interspersed``), or ``None`` for anything this module does not take: an unknown
+        option, a missing or empty value, a value that looks like an option, ``--``.
     """
+    arguments: list[str] = []
     index = 0
     while index < len(args):
         arg = args[index]
-        if not arg.startswith("-"):
-            break
+        if arg == "-" or not arg.startswith("-"):
+            if not interspersed:
+                return list(args[index:])
+            arguments.append(arg)
+            index += 1
+            continue
         name, equals, value = arg.partition("=")
         if name in valued:
             if not equals:
@@ -134,7 +162,7 @@ def _options(
         else:
             return None
         index += 1
-    return list(args[index:])
+    return arguments
 
 
 def _last(values: dict[str, list[str]], name: str) -> str | None:
@@ -142,7 +170,36 @@ def _last(values: dict[str, list[str]], name: str) -> str | None:
     return given[-1] if given else None
 
 
-def _dump(values: dict[str, list[str]], *, array: bool) -> None:
+def _dump_job(values: Values) -> Callable[[], None] | None:
+    """Return the work of ``dump`` with these options, or ``None`` for a format left to Typer."""
+    fmt = (_last(values, "format") or ("" if sys.stdout.isatty() else "ndjson")).lower()
+    if fmt not in ("ndjson", "json"):
+        return None  # a table (the default on a terminal) or CSV: the Typer command renders those
+    return lambda: _dump(values, array=fmt == "json")
+
+
+def _append_job(values: Values, file: str) -> Callable[[], None] | None:
+    """Return the work of ``append FILE`` with these options, or ``None`` to leave it to Typer."""
+    from esctl.cli.importing import SummaryFormat, append_input, parse_expected, report_append
+
+    fmt = (_last(values, "format") or "text").lower()
+    if fmt not in ("text", "json"):
+        return None
+    try:
+        expected = parse_expected(_last(values, "expected_version"))
+    except ValueError:
+        return None  # Typer words it as a bad --expected-version
+    batch_size = _last(values, "batch_size")
+    strict, allow_empty = "strict" in values, "allow_empty" in values
+
+    def append() -> None:
+        summary = append_input(file, expected, strict, None if batch_size is None else int(batch_size), allow_empty)
+        report_append(summary, SummaryFormat(fmt))
+
+    return append
+
+
+def _dump(values: Values, *, array: bool) -> None:
     """Write the selected events to stdout, a page at a time, exactly as ``esctl dump`` does."""
     import sqlite3
 

@@ -125,6 +125,11 @@ def open_store(*, readonly: bool, create: bool = True) -> SQLiteEventStore:
     return SQLiteEventStore(settings.db, readonly=readonly)
 
 
+def plural(count: int, noun: str) -> str:
+    """Return ``"1 event"``, ``"1,200 events"``."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def stdout_is_terminal() -> bool:
     """True when stdout is an interactive terminal (tables then, NDJSON when piped)."""
     return sys.stdout.isatty()
