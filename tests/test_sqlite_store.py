@@ -254,6 +254,71 @@ async def test_a_writer_waits_for_the_lock_within_the_busy_timeout(tmp_path: Pat
         holder.join()
 
 
+async def test_a_short_append_on_an_open_store_still_waits_for_a_held_lock_off_the_loop(tmp_path: Path) -> None:
+    # An open, idle store writes a short append on the loop's thread with a zero busy timeout;
+    # a held lock must send it to the worker thread to wait there, the loop staying free.
+    path = tmp_path / "events.db"
+    await fill(path, 1)
+    released, held = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(path, released, held))
+    async with open_store(path, busy_timeout=10) as store:
+        await store.get_global_position()  # connected and idle
+        holder.start()
+        try:
+            assert held.wait(5)
+            threading.Timer(0.4, released.set).start()
+            ticks = 0
+
+            async def tick() -> None:
+                nonlocal ticks
+                while not released.is_set():
+                    ticks += 1
+                    await asyncio.sleep(0.01)
+
+            cart = uuid4()
+            ticker = asyncio.create_task(tick())
+            result = await store.append_events(cart, "Cart", [item(cart, 1)])
+            await ticker
+            assert result.appended == 1
+            assert ticks >= 10  # the loop ran while the append waited
+            # The wait did not shorten the busy timeout for good: the connection has it back.
+            timeout = await store._worker.run(lambda c: c.execute("PRAGMA busy_timeout").fetchone()[0])
+            assert timeout == 10_000
+            assert await store.get_global_position() == 2
+        finally:
+            released.set()
+            holder.join()
+
+
+async def test_short_appends_run_on_the_loops_thread_and_long_ones_on_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import esctl.store.sqlite.store as sqlite_store
+
+    inserts: list[int] = []  # the thread of every insert
+    connect: Callable[..., sqlite3.Connection] = sqlite3.connect
+
+    def tracing_connect(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(
+            lambda sql: inserts.append(threading.get_ident()) if sql.startswith("INSERT INTO events") else None
+        )
+        return conn
+
+    monkeypatch.setattr(driver.sqlite3, "connect", tracing_connect)
+    monkeypatch.setattr(sqlite_store, "SHORT_APPEND", 5)
+    path = tmp_path / "events.db"
+    async with open_store(path) as store:
+        first, second, third = uuid4(), uuid4(), uuid4()
+        await store.append_events(first, "Cart", [item(first, 1)])  # opens the connection: worker
+        await store.append_events(second, "Cart", [item(second, v) for v in range(1, 6)])
+        await store.append_events(third, "Cart", [item(third, v) for v in range(1, 7)])
+        assert await store.get_global_position() == 12
+    here = threading.get_ident()
+    # The trace callback sees each row an executemany inserts.
+    assert [thread == here for thread in inserts] == [False] + [True] * 5 + [False] * 6
+
+
 # -- query plans ---------------------------------------------------------------------------------------------
 
 

@@ -25,10 +25,16 @@ from esctl.errors import (
 T = TypeVar("T")
 
 
+def is_busy(error: sqlite3.Error) -> bool:
+    """True when ``error`` says another connection holds a lock this one waited for in vain."""
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
 def translate_error(error: sqlite3.Error, path: Path) -> EsctlError:
     """Return the esctl error for a driver error raised while using the database at ``path``."""
     text = str(error).lower()
-    if "locked" in text or "busy" in text:
+    if is_busy(error):
         return DatabaseBusyError(
             f"database {path} is locked by another writer",
             hint="retry later, or raise the timeout with ESCTL_BUSY_TIMEOUT (seconds)",
@@ -78,7 +84,7 @@ def open_connection(path: Path, *, readonly: bool, busy_timeout: float) -> sqlit
                 hint="check --db / ESCTL_DB, or create it with `esctl init`",
             )
         target = f"file:{quote(str(path.resolve()))}?mode=ro"
-        conn = sqlite3.connect(target, uri=True, isolation_level=None, timeout=busy_timeout)
+        conn = sqlite3.connect(target, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
     else:
         if path.is_dir():
             raise DatabaseUnusableError(f"{path} is a directory", hint="give --db the path of a file")
@@ -87,7 +93,9 @@ def open_connection(path: Path, *, readonly: bool, busy_timeout: float) -> sqlit
                 f"cannot create {path}: the directory {path.parent} does not exist",
                 hint="create the directory first, or give --db a path in an existing one",
             )
-        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
+    # Not bound to the opening thread: a store's calls may run on its worker thread or, for a
+    # short write, on the event loop's (``Worker.run_short``), never both at once.
     return conn
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from esctl.store.sqlite.driver import connect, translate_error
+from esctl.store.sqlite.driver import connect, is_busy, translate_error
 
 T = TypeVar("T")
 
@@ -25,7 +26,9 @@ T = TypeVar("T")
 class Worker:
     """Runs functions on one SQLite connection, on the connection's own thread.
 
-    The connection opens on first use, on that thread. ``close()`` closes it there.
+    The connection opens on first use, on that thread. ``close()`` closes it there. Short
+    writes may run on the event loop's thread instead (``run_short``); a lock keeps the two
+    threads from ever using the connection at once.
     """
 
     def __init__(
@@ -42,6 +45,7 @@ class Worker:
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._using = threading.Lock()
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(connection, *args)`` on the worker thread and return its result.
@@ -54,21 +58,66 @@ class Worker:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._call, function, args)
 
-    def _call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+    async def run_short(self, function: Callable[..., T], *args: Any) -> T:
+        """Like ``run``, but run ``function`` right here when that cannot block the event loop.
+
+        For short transactions (an append of a batch of events): the round trip to the
+        connection's thread costs ~0.1 ms on this machine, as much as SQLite spends writing a
+        hundred events. So when the connection is open and idle, ``function`` runs on the
+        calling thread with SQLite's busy timeout at zero: if another writer holds the lock,
+        SQLite answers "busy" at once, ``function``'s transaction has rolled back, and the call
+        goes to the connection's thread to wait there as ``run`` would.
+
+        ``function`` must be one transaction that leaves nothing behind when it raises.
+        """
+        conn = self._conn
+        if conn is not None and self._using.acquire(blocking=False):
+            try:
+                ran, result = self._try_here(conn, function, args)
+            finally:
+                self._using.release()
+            if ran:
+                return result  # type: ignore[return-value]
+        return await self.run(function, *args)
+
+    def _try_here(
+        self, conn: sqlite3.Connection, function: Callable[..., T], args: tuple[Any, ...]
+    ) -> tuple[bool, T | None]:
         try:
-            if self._conn is None:
-                self._conn = connect(self.path, self._setup, readonly=self.readonly, busy_timeout=self._busy_timeout)
-            return function(self._conn, *args)
+            conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                return True, function(conn, *args)
+            except sqlite3.OperationalError as error:
+                if conn.in_transaction or not is_busy(error):
+                    raise
+                return False, None
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         except sqlite3.Error as error:
             raise translate_error(error, self.path) from error
+
+    def _call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with self._using:
+            try:
+                if self._conn is None:
+                    self._conn = connect(
+                        self.path, self._setup, readonly=self.readonly, busy_timeout=self._busy_timeout
+                    )
+                return function(self._conn, *args)
+            except sqlite3.Error as error:
+                raise translate_error(error, self.path) from error
+
+    def _close_connection(self) -> None:
+        with self._using:
+            if self._conn is not None:
+                conn, self._conn = self._conn, None
+                conn.close()
 
     async def close(self) -> None:
         """Close the connection and stop the thread."""
         if self._executor is None:
             return
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, conn.close)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._close_connection)
         self._executor.shutdown(wait=True)
         self._executor = None
