@@ -93,6 +93,15 @@ def rows(db: Path) -> list[tuple[Any, ...]] | None:
         conn.close()
 
 
+def foreign_database(path: Path) -> bytes:
+    """Create someone else's SQLite database (an invoices table) at ``path``; return its bytes."""
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
+    conn.commit()
+    conn.close()
+    return path.read_bytes()
+
+
 def error_lines(stderr: str) -> list[str]:
     """Return the ``Error:`` lines of a command's stderr."""
     return [line for line in stderr.splitlines() if line.startswith("Error:")]

@@ -21,6 +21,7 @@ from cli_support import (
     dumped,
     error_lines,
     event,
+    foreign_database,
     invoke,
     ndjson,
     rows,
@@ -430,11 +431,7 @@ def test_version() -> None:
 
 def test_init_refuses_someone_elses_database_and_check_says_so(tmp_path: Path) -> None:
     path = tmp_path / "theirs.db"
-    conn = sqlite3.connect(path)
-    conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY)")
-    conn.commit()
-    conn.close()
-    before = path.read_bytes()
+    before = foreign_database(path)
     for args in (("init", "--check"), ("init",)):
         result = invoke(path, *args)
         assert result.exit_code == 7, (args, result.output)

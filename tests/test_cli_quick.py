@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cli_support import ESCTL, invoke, run_esctl
+from cli_support import ESCTL, foreign_database, invoke, run_esctl
 from esctl.cli.quick import run_quick
 
 TENANTS = [f"00000000-0000-4000-8000-00000000000{c}" for c in "abcd"]
@@ -192,11 +192,7 @@ def test_a_missing_or_foreign_database_gets_the_same_error(tmp_path: Path) -> No
     assert "does not exist" in err
     assert not (tmp_path / "missing.db").exists()
     foreign = tmp_path / "foreign.db"
-    conn = sqlite3.connect(foreign)
-    conn.execute("CREATE TABLE t (x)")
-    conn.commit()
-    conn.close()
-    before = foreign.read_bytes()
+    before = foreign_database(foreign)
     code, _, err = same_answer(["--db", str(foreign), "dump"])
     assert code == 7
     assert "not an esctl event store" in err

@@ -476,38 +476,9 @@ def row_event(row: Sequence[Any], registry: EventRegistry | None = None) -> Doma
     Raises:
         InvalidInputError: The row does not validate (never, for a row ``encode_input`` made).
     """
-    (
-        event_id,
-        event_type,
-        event_version,
-        aggregate_type,
-        aggregate_id,
-        aggregate_version,
-        tenant_id,
-        occurred_at,
-        _stored_at,
-        correlation_id,
-        causation_id,
-        actor_id,
-        payload,
-        metadata,
-    ) = row
-    data: dict[str, Any] = {
-        "event_id": event_id,
-        "event_type": event_type,
-        "event_version": event_version,
-        "occurred_at": from_micros(occurred_at),
-        "aggregate_id": aggregate_id,
-        "aggregate_type": aggregate_type,
-        "tenant_id": tenant_id,
-        "actor_id": actor_id,
-        "correlation_id": correlation_id,
-        "causation_id": causation_id,
-        "metadata": orjson.loads(metadata),
-    }
-    if aggregate_version is not None:
-        data["aggregate_version"] = aggregate_version
-    data.update(orjson.loads(payload))
+    data = json_form((None, *row), from_micros)  # an insert row is a stored row without its position
+    if data["aggregate_version"] is None:
+        del data["aggregate_version"]
     return build_event(data, registry)
 
 
