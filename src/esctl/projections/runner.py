@@ -753,11 +753,12 @@ def _fresh_step(
     limit: int,
     options: ReadOptions | None,
 ) -> tuple[int, int, int]:
-    """Apply the next batch to the fresh read model; return the position reached, head, count."""
+    """Apply the next batch to the fresh read model; return the position reached, head, events applied."""
     head = storage.head()
     rows = _read(storage, spec, after, head, limit, options)
     if not rows:
         return head, head, 0
     upper = rows[-1][0] if len(rows) >= limit else head
-    fresh.applier.apply(fresh.model(storage), _without_dead_letters(storage, spec.name, rows))
-    return upper, head, len(rows)
+    kept = _without_dead_letters(storage, spec.name, rows)  # skipped, and not counted, as in a catch-up
+    fresh.applier.apply(fresh.model(storage), kept)
+    return upper, head, len(kept)
