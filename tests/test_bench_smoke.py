@@ -49,3 +49,19 @@ def test_quick_run_prints_every_row_of_the_table(tmp_path: Path) -> None:
     assert (tmp_path / "dump-all-esctl.ndjson").read_bytes() == raw
     # (At N=2000 one tenant's 10% window may hold no burst at all; still the same bytes.)
     assert (tmp_path / "dump-tenant-esctl.ndjson").read_bytes() == (tmp_path / "dump-tenant-raw.ndjson").read_bytes()
+
+
+def test_schema_cost_measures_every_variant() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "schema_cost.py"), "--n", "1000", "--reps", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = [line for line in done.stdout.splitlines() if "events/s" in line]
+    assert len(rows) == 7, done.stdout
+    assert rows[0].startswith("esctl's schema")
+    assert rows[0].endswith("x1.00")
+    assert rows[-1].startswith("eventsourcing's table shape")
