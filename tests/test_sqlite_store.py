@@ -319,6 +319,20 @@ async def test_short_appends_run_on_the_loops_thread_and_long_ones_on_the_worker
     assert [thread == here for thread in inserts] == [False] + [True] * 5 + [False] * 6
 
 
+async def test_a_short_append_never_overtakes_a_call_still_on_the_worker(tmp_path: Path) -> None:
+    # A long append is handed to the worker thread; a short one made after it must not run on
+    # the loop's thread first (positions and versions follow the order calls were made).
+    path = tmp_path / "events.db"
+    async with open_store(path) as store:
+        await store.get_global_position()
+        for _ in range(20):
+            long, short = uuid4(), uuid4()
+            first = asyncio.create_task(store.append_events(long, "Cart", [item(long, v) for v in range(1, 301)]))
+            await asyncio.sleep(0)  # the long append is now submitted to the worker thread
+            second = await store.append_events(short, "Cart", [item(short, 1)])
+            assert (await first).last_position == second.first_position - 1  # type: ignore[operator]
+
+
 # -- query plans ---------------------------------------------------------------------------------------------
 
 

@@ -51,9 +51,10 @@ _HEAD = (
     " WHERE aggregate_id = ? AND aggregate_type = ? ORDER BY aggregate_version DESC LIMIT 1"
 )
 _IN_CHUNK = 500
-SHORT_APPEND = 256
+SHORT_APPEND = 128
 """Appends of at most this many events may run on the event loop's thread (``Worker.run_short``):
-a few milliseconds at most, where the round trip to the connection's thread costs ~0.1 ms."""
+~2 ms of work here (plus, now and then, a WAL checkpoint), where the round trip to the
+connection's thread costs ~0.1 ms."""
 R = TypeVar("R")
 
 
@@ -647,4 +648,5 @@ def _event_exists(conn: sqlite3.Connection, event_id: str) -> bool:
 
 
 def _next_page(conn: sqlite3.Connection, pages: Iterator[list[R]]) -> list[R] | None:
+    # ``pages`` already holds the connection it was made with (this worker's only one).
     return next(pages, None)

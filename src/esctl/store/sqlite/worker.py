@@ -27,8 +27,9 @@ class Worker:
     """Runs functions on one SQLite connection, on the connection's own thread.
 
     The connection opens on first use, on that thread. ``close()`` closes it there. Short
-    writes may run on the event loop's thread instead (``run_short``); a lock keeps the two
-    threads from ever using the connection at once.
+    writes may run on the event loop's thread instead (``run_short``), but only when no call
+    is waiting for or running on the worker thread, so calls still run in the order they were
+    made; a lock keeps the two threads from ever using the connection at once.
     """
 
     def __init__(
@@ -46,6 +47,8 @@ class Worker:
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._using = threading.Lock()
+        self._counting = threading.Lock()
+        self._submitted = 0  # calls handed to the worker thread and not finished there
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(connection, *args)`` on the worker thread and return its result.
@@ -56,24 +59,38 @@ class Worker:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esctl-sqlite")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._call, function, args)
+        with self._counting:
+            self._submitted += 1
+        try:
+            future = loop.run_in_executor(self._executor, self._call, function, args)
+        except BaseException:
+            self._finished()
+            raise
+        return await future
+
+    def _finished(self) -> None:
+        with self._counting:
+            self._submitted -= 1
 
     async def run_short(self, function: Callable[..., T], *args: Any) -> T:
-        """Like ``run``, but run ``function`` right here when that cannot block the event loop.
+        """Like ``run``, but run ``function`` right here when it need not wait for anything.
 
         For short transactions (an append of a batch of events): the round trip to the
         connection's thread costs ~0.1 ms on this machine, as much as SQLite spends writing a
-        hundred events. So when the connection is open and idle, ``function`` runs on the
-        calling thread with SQLite's busy timeout at zero: if another writer holds the lock,
-        SQLite answers "busy" at once, ``function``'s transaction has rolled back, and the call
-        goes to the connection's thread to wait there as ``run`` would.
+        hundred events. So when the connection is open and no call is queued or running on its
+        thread (a cancelled caller's call may still be), ``function`` runs on the calling thread
+        with SQLite's busy timeout at zero: if another writer holds the lock, SQLite answers
+        "busy" at once, ``function``'s transaction has rolled back, and the call goes to the
+        connection's thread to wait there as ``run`` would. What it may still spend on the
+        calling thread is its own work plus, now and then, a WAL checkpoint that SQLite runs
+        on commit (a few milliseconds).
 
         ``function`` must be one transaction that leaves nothing behind when it raises.
         """
-        conn = self._conn
-        if conn is not None and self._using.acquire(blocking=False):
+        if self._conn is not None and self._submitted == 0 and self._using.acquire(blocking=False):
             try:
-                ran, result = self._try_here(conn, function, args)
+                conn = self._conn  # again, holding the lock: close() may have run meanwhile
+                ran, result = (False, None) if conn is None else self._try_here(conn, function, args)
             finally:
                 self._using.release()
             if ran:
@@ -97,15 +114,17 @@ class Worker:
             raise translate_error(error, self.path) from error
 
     def _call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
-        with self._using:
-            try:
+        try:
+            with self._using:
                 if self._conn is None:
                     self._conn = connect(
                         self.path, self._setup, readonly=self.readonly, busy_timeout=self._busy_timeout
                     )
                 return function(self._conn, *args)
-            except sqlite3.Error as error:
-                raise translate_error(error, self.path) from error
+        except sqlite3.Error as error:
+            raise translate_error(error, self.path) from error
+        finally:
+            self._finished()
 
     def _close_connection(self) -> None:
         with self._using:
