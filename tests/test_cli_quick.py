@@ -186,6 +186,28 @@ def test_bad_values_get_the_same_error_and_exit_code(
     assert words in err
 
 
+def test_an_app_with_a_class_pydantic_cannot_build_fails_to_load_and_creates_nothing(tmp_path: Path) -> None:
+    app = tmp_path / "badapp.py"
+    app.write_text(
+        "import threading\n"
+        "from esctl import DomainEvent, register_event\n"
+        "@register_event\n"
+        "class Locked(DomainEvent):\n"
+        "    event_type: str = 'Locked'\n"
+        "    aggregate_type: str = 'X'\n"
+        "    lock: threading.Lock\n"
+    )
+    events = tmp_path / "events.ndjson"
+    events.write_text("")
+    db = tmp_path / "new.db"
+    for command in (["dump"], ["append", str(events)]):
+        code, out, err = same_answer(["--db", str(db), "--app", str(app), *command])
+        assert code == 2
+        assert out == b""
+        assert "failed to import" in err
+        assert not db.exists()
+
+
 def test_a_missing_or_foreign_database_gets_the_same_error(tmp_path: Path) -> None:
     code, _, err = same_answer(["--db", str(tmp_path / "missing.db"), "dump"])
     assert code == 5
@@ -288,6 +310,12 @@ def test_bad_input_gets_the_same_error_and_changes_nothing(demo_db: Path, tmp_pa
         ["dump", "--tenant"],
         ["dump", "--tenant="],
         ["dump", "-tX"],
+        ["dump", "-t=00000000-0000-4000-8000-00000000000a"],
+        ["dump", "-n=2"],
+        ["dump", "-f=json"],
+        ["dump", "--limit", "9" * 5000],
+        ["dump", "--strict=yes"],
+        ["append", "a.ndjson", "-f=json"],
         ["dump", "--db", "x.db"],
         ["dump", "--no-such-option"],
         ["-qv", "dump"],

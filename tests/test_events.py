@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -217,6 +218,19 @@ def test_register_event_under_a_given_name_sets_the_event_type() -> None:
     assert Paid(aggregate_id=uuid4()).event_type == "billing.Paid"
     assert registry.get("billing.Paid") is Paid
     assert registry.get("Paid") is None
+
+
+def test_a_class_pydantic_cannot_build_fails_when_registered_not_at_its_first_event() -> None:
+    # Event classes defer building their validators; registering one builds it.
+    from pydantic.errors import PydanticSchemaGenerationError
+
+    class Locked(DomainEvent):
+        event_type: str = "test.Locked"
+        aggregate_type: str = "X"
+        lock: threading.Lock
+
+    with pytest.raises(PydanticSchemaGenerationError):
+        EventRegistry().register(Locked)
 
 
 @pytest.mark.parametrize("field", ["position", "stored_at"])

@@ -56,7 +56,8 @@ class DomainEvent(BaseModel):
     # defer_build: a class's validator is built when it first validates, not when the class is
     # defined. A command that only moves rows (an append of unregistered types, a dump) then
     # never builds one: ~50 ms of a one-event `esctl append` went to building this class and
-    # GenericEvent. Subclasses inherit it; a class pydantic cannot build fails on first use.
+    # GenericEvent. Subclasses inherit it; registering a class builds it (registry.register),
+    # so a registered class pydantic cannot build still fails where it is defined.
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     event_id: UUID = Field(default_factory=uuid7)

@@ -57,6 +57,11 @@ class EventRegistry:
             # Events built from the class must carry the name they are registered under.
             cls.model_fields["event_type"].default = name
             cls.model_rebuild(force=True)
+        else:
+            # Event classes defer building their validators (``DomainEvent``'s defer_build); a
+            # registered class is built now, so that one pydantic cannot build fails where it is
+            # defined (an --app module's import), not at its first event.
+            cls.model_rebuild()
         self._classes[name] = cls
 
     def get(self, event_type: str) -> type[DomainEvent] | None:

@@ -1,8 +1,8 @@
 """The ``esctl`` command line: a thin Typer layer over the library.
 
 ``main()`` is the console script. It offers the command line to ``quick`` first (``dump`` as
-NDJSON or JSON, and ``--version``, answered without importing Typer) and otherwise runs the
-Typer application, ``app``, which is built on first use. Esctl errors become one line on stderr
+NDJSON or JSON, ``append FILE|-`` and ``--version``, answered without importing Typer) and
+otherwise runs the Typer application, ``app``, which is built on first use. Esctl errors become one line on stderr
 and the exit code documented for them (README, "Exit codes") inside the app itself
 (``EsctlGroup``); anything else that escapes is an internal error, exit code 1.
 """

@@ -118,7 +118,7 @@ def _parse(argv: Sequence[str]) -> tuple[Values, str, Values, list[str]] | None:
     for name, given_values in values.items():
         if name not in _REPEATABLE and len(given_values) > 1:
             values[name] = given_values[-1:]  # click keeps the last value of an option given twice
-        if name in _LEAST and not all(v.isascii() and v.isdigit() and int(v) >= _LEAST[name] for v in given_values):
+        if name in _LEAST and not all(_integer(v, _LEAST[name]) for v in given_values):
             return None
     return given, command, values, positional
 
@@ -135,7 +135,8 @@ def _options(
     Returns:
         The arguments, in order (with everything after the first one when not
         ``interspersed``), or ``None`` for anything this module does not take: an unknown
-        option, a missing or empty value, a value that looks like an option, ``--``.
+        option, a missing or empty value, a value that looks like an option, ``--``, a short
+        option with its value attached (``-n5``, ``-n=5``).
     """
     arguments: list[str] = []
     index = 0
@@ -147,7 +148,8 @@ def _options(
             arguments.append(arg)
             index += 1
             continue
-        name, equals, value = arg.partition("=")
+        # Like click: only a long option takes ``=value``; a short one keeps "=" in its value.
+        name, equals, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
         if name in valued:
             if not equals:
                 index += 1
@@ -163,6 +165,11 @@ def _options(
             return None
         index += 1
     return arguments
+
+
+def _integer(text: str, least: int) -> bool:
+    """True when ``text`` is a plain decimal integer of at least ``least`` (and a sane length)."""
+    return text.isascii() and text.isdigit() and len(text) <= 18 and int(text) >= least
 
 
 def _last(values: dict[str, list[str]], name: str) -> str | None:
