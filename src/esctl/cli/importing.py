@@ -53,6 +53,16 @@ def parse_expected(text: str | None) -> Expected:
 def append_input(
     file: str | None, expected: Expected, strict: bool, batch_size: int | None, allow_empty: bool
 ) -> dict[str, Any]:
+    """Append the events of ``file`` (``None`` or ``-``: stdin) to the ``--db`` store.
+
+    Returns:
+        The summary ``report_append`` prints.
+
+    Raises:
+        NotFoundError: ``file`` does not exist.
+        InvalidInputError: The input is empty (unless ``allow_empty``) or an event is invalid.
+        EsctlError: The store's errors (conflicts, busy, unusable).
+    """
     from esctl.errors import InvalidInputError, NotFoundError
 
     with ExitStack() as stack:
@@ -157,6 +167,7 @@ class _Progress:
 
 
 def report_append(summary: dict[str, Any], fmt: SummaryFormat) -> None:
+    """Report an append: one line on stderr (text, unless ``-q``), or its JSON on stdout."""
     if fmt is SummaryFormat.json:
         from esctl import codec
 

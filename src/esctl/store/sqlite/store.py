@@ -61,9 +61,12 @@ R = TypeVar("R")
 class SQLiteEventStore(EventStore):
     """An event store in one SQLite file (WAL mode), safe for several processes at once.
 
-    Built synchronously; connects on first use. Writes run in ``BEGIN IMMEDIATE`` transactions
-    and wait up to ``busy_timeout`` seconds for another writer. The schema is created or
-    migrated on first use unless ``readonly``; a read-only store never creates a file.
+    Built synchronously; connects on first use. Its SQLite work runs on the connection's own
+    thread, except that a short append (``SHORT_APPEND``) on an idle connection runs on the
+    caller's thread when no lock is to be waited for (``Worker.run_short``). Writes run in
+    ``BEGIN IMMEDIATE`` transactions and wait up to ``busy_timeout`` seconds for another writer.
+    The schema is created or migrated on first use unless ``readonly``; a read-only store never
+    creates a file.
 
     Args:
         path: The database file.
