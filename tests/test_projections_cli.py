@@ -211,6 +211,18 @@ def table_exists(db: Path, name: str) -> bool:
     return bool(query(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)))
 
 
+def fresh_tables(db: Path, table: str) -> list[str]:
+    """The fresh copies of ``table`` that rebuilds under way (or killed) have created."""
+    rows = query(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE ?", (f"{table}__r%",))
+    return [row[0] for row in rows]
+
+
+def fresh_rows(db: Path, table: str) -> int:
+    """The rows in the fresh copy of ``table`` a rebuild is filling (0 before it exists)."""
+    names = fresh_tables(db, table)
+    return int(query(db, f"SELECT COUNT(*) FROM {names[0]}")[0][0]) if names else 0
+
+
 def read_models(db: Path) -> dict[str, Any]:
     """Every read model's stored rows (documents as parsed JSON; tables as rows)."""
     documents: dict[str, Any] = {}
@@ -452,7 +464,7 @@ def test_ctrl_c_during_a_rebuild_exits_130_and_leaves_the_read_model_in_use(db: 
         db, "rebuild-projection", "applied", "--yes", "--batch-size", "20", env={"PTEST_DELAY": "0.002"}
     )
     try:
-        _wait_for(lambda: query(db, "SELECT COUNT(*) FROM applied__g1")[0][0] >= 40)  # it is filling fresh tables
+        _wait_for(lambda: fresh_rows(db, "applied") >= 40)  # it is filling its fresh table
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
     finally:
@@ -461,8 +473,49 @@ def test_ctrl_c_during_a_rebuild_exits_130_and_leaves_the_read_model_in_use(db: 
     assert process.returncode == 130, stderr
     assert "Interrupted; applied: the read model in use is unchanged (its rebuild was not swapped in)." in stderr
     assert query(db, "SELECT * FROM applied ORDER BY event_id") == before
-    assert not table_exists(db, "applied__g1")  # the fresh table was dropped
+    assert fresh_tables(db, "applied") == []  # the fresh table was dropped
     assert (checkpoint(db, "applied"), statuses(db)["applied"]["generation"]) == (1000, 0)
+
+
+def test_two_rebuild_processes_at_once_the_second_carries_on_and_the_first_stops(db: Path) -> None:
+    append(db, ticks(1000))
+    assert esctl(db, "-q", "catch-up", "applied").returncode == 0
+    before = query(db, "SELECT * FROM applied ORDER BY event_id")
+    args = ("rebuild-projection", "applied", "--yes", "--batch-size", "20")
+    first = esctl_process(db, *args, env={"PTEST_DELAY": "0.002"})
+    try:
+        _wait_for(lambda: fresh_rows(db, "applied") >= 40)  # the first is filling its fresh table
+        _pause_between_transactions(first, db)
+        second = esctl(db, *args)  # the whole rebuild runs while the first is paused mid-way
+        first.send_signal(signal.SIGCONT)
+        _, first_stderr = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert second.returncode == 0, second.stderr
+    assert "Rebuilt applied: 1,000 events" in second.stderr
+    assert first.returncode == 8, first_stderr
+    assert "another rebuild of it started meanwhile" in first_stderr
+    assert query(db, "SELECT * FROM applied ORDER BY event_id") == before  # each event applied once
+    assert fresh_tables(db, "applied") == []
+    assert query(db, "SELECT COUNT(*) FROM projection_documents WHERE namespace LIKE 'applied@%'") == [(0,)]
+
+
+def _pause_between_transactions(process: subprocess.Popen[str], db: Path) -> None:
+    """SIGSTOP ``process`` at a moment it holds no write lock on ``db`` (it writes in batches)."""
+    for _ in range(500):
+        process.send_signal(signal.SIGSTOP)
+        probe = sqlite3.connect(db, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            process.send_signal(signal.SIGCONT)
+            time.sleep(0.003)
+        finally:
+            probe.close()
+    raise AssertionError("the rebuild never let go of the write lock")
 
 
 def test_messages_go_to_stderr_quietly_and_without_progress_bars_when_not_a_terminal(db: Path) -> None:

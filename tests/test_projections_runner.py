@@ -34,7 +34,7 @@ from esctl import (
     handles,
     register_event,
 )
-from esctl.projections import ProjectionRegistry, ProjectionRunner, ReadModel, SQLProjection, replay
+from esctl.projections import ProjectionRegistry, ProjectionRunner, ReadModel, RebuildResult, SQLProjection, replay
 from esctl.store.options import ReadOptions
 
 REG = EventRegistry()
@@ -438,8 +438,45 @@ async def test_a_rebuild_swaps_fresh_tables_in_and_indexes_survive_several_rebui
     ]
     conn.close()
     assert "ledger" in tables
-    assert not [t for t in tables if "__g" in t]  # no fresh table left behind
+    assert not [t for t in tables if "__r" in t]  # no fresh table left behind
     assert any(name.endswith("_account") for name in indexes)
+
+
+async def test_of_two_rebuilds_at_once_the_newer_carries_on_and_the_older_stops_cleanly(tmp_path: Path) -> None:
+    # Both run in small batches on one event loop, so their transactions interleave. Without a
+    # guard they wrote into one fresh table and swapped in events applied twice.
+    store = SQLiteEventStore(tmp_path / "events.db", registry=REG)
+    history = History()
+    try:
+        await append(store, [history.event(a, "moved", 1) for a in range(8) for _ in range(50)])
+        registry = ProjectionRegistry(builtins=False)
+        registry.register(Ledger)
+        runner = ProjectionRunner(store, registry)
+        await runner.catch_up()
+        before = await runner.view("ledger")
+        first, second = await asyncio.gather(
+            ProjectionRunner(store, registry, batch_size=10).rebuild("ledger"),
+            ProjectionRunner(store, registry, batch_size=10).rebuild("ledger"),
+            return_exceptions=True,
+        )
+        assert isinstance(first, ProjectionError)
+        assert "another rebuild" in str(first)
+        assert isinstance(second, RebuildResult)
+        assert (second.events, second.generation) == (400, 1)  # one swap: the generation counts swaps
+        after = await runner.view("ledger")
+        assert after == before
+        assert {row["times"] for row in after} == {1}
+        assert (await runner.checkpoint("ledger")).generation == 1  # type: ignore[union-attr]
+    finally:
+        await store.close()
+    conn = sqlite3.connect(tmp_path / "events.db")
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    leftovers = conn.execute(
+        "SELECT COUNT(*) FROM projection_documents WHERE namespace LIKE 'ledger@rebuild_%'"
+    ).fetchone()
+    conn.close()
+    assert not [t for t in tables if "__r" in t]
+    assert leftovers == (0,)
 
 
 async def test_rebuilding_one_tenant_leaves_the_other_tenants_rows_byte_identical(tmp_path: Path) -> None:

@@ -25,13 +25,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from esctl.errors import ProjectionError, ProjectionNotFoundError, UsageError
 from esctl.projections.persisted import Applier, HandlerFailure, PersistedProjection, ReadModel, is_store_failure
 from esctl.store.base import EventStore
 from esctl.store.options import ReadOptions
-from esctl.store.readmodel import Checkpoint, DeadLetter, ProjectionFailure, ProjectionStorage, Row
+from esctl.store.readmodel import NO_TENANT, Checkpoint, DeadLetter, Document, ProjectionFailure, ProjectionStorage, Row
 from esctl.timeutil import to_micros
 
 Progress = Callable[[str, int, int], None]
@@ -149,8 +149,9 @@ class _Step:
 
 @dataclass(frozen=True, slots=True)
 class _Fresh:
-    """Where a rebuild writes: the fresh documents' namespace and tables' names."""
+    """Where a rebuild writes: the fresh documents' namespace and tables' names, by its claim."""
 
+    claim: str
     namespace: str
     tables: dict[str, str]
     applier: Applier
@@ -397,8 +398,8 @@ class ProjectionRunner:
                     f"({caught_up.failure.message}); one tenant cannot be rebuilt while it is",
                     hint=f"rebuild all of it, or skip the event with `esctl catch-up {name} --skip`",
                 )
-        generation = await self.store.run_projection_transaction(lambda s: _rebuild_begin(s, spec, tenant_id))
-        fresh = _Fresh(spec.name + REBUILD_SUFFIX, _fresh_tables(spec, generation), spec.open())
+        claim = await self.store.run_projection_transaction(lambda s: _rebuild_begin(s, spec, tenant_id))
+        fresh = _Fresh(claim, _fresh_namespace(spec, claim), _fresh_tables(spec, claim), spec.open())
         options = _options(spec, tenant_id)
         limit = self._batch_size or spec.batch_size
         live = self._live_for(spec)
@@ -415,11 +416,18 @@ class ProjectionRunner:
                     break
             after = position
             checkpoint, count = await self.store.run_projection_transaction(
-                lambda s: self._swap(s, spec, live, fresh, after, generation, tenant_id, limit)
+                lambda s: self._swap(s, spec, live, fresh, after, tenant_id, limit)
             )
             events += count
             if progress is not None:
                 progress(name, checkpoint.position, checkpoint.position)
+        except _Superseded:
+            await self._drop_fresh(spec, fresh)
+            raise ProjectionError(
+                f"rebuilding {name} stopped: another rebuild of it started meanwhile and carries on; "
+                "the read model in use is unchanged by this one",
+                hint=f"wait for the other rebuild; `esctl projections` shows {name}'s status",
+            ) from None
         except HandlerFailure as failure:
             await self._drop_fresh(spec, fresh)
             raise ProjectionError(
@@ -442,10 +450,10 @@ class ProjectionRunner:
         live: _Live,
         fresh: _Fresh,
         after: int,
-        generation: int,
         tenant_id: UUID | None,
         limit: int,
     ) -> tuple[Checkpoint, int]:
+        _check_claim(storage, spec, fresh.claim)
         head = storage.head()
         count = _apply_range(
             storage, spec, fresh.applier, fresh.model(storage), after, head, limit, _options(spec, tenant_id)
@@ -467,15 +475,17 @@ class ProjectionRunner:
             for table, fresh_table in fresh.tables.items():
                 storage.replace_tenant_rows(fresh_table, table, column=spec.tenant_column or "", tenant=tenant)
             storage.move_documents(fresh.namespace, spec.name, tenant=tenant)
+        generation = checkpoint.generation + 1
         swapped = Checkpoint(spec.name, position=head, updated_at=_now(), status="ok", generation=generation)
         storage.put_checkpoint(swapped)
+        storage.delete_documents(_claims(spec))
         return swapped, count
 
     async def _drop_fresh(self, spec: PersistedProjection, fresh: _Fresh) -> None:
         def drop(storage: ProjectionStorage) -> None:
-            storage.delete_documents(fresh.namespace)
-            for table in fresh.tables.values():
-                storage.drop_table(table)
+            _drop_leftovers(storage, spec, fresh.claim)
+            if _claim(storage, spec) == fresh.claim:  # not when a newer rebuild holds it
+                storage.delete_documents(_claims(spec))
 
         # Best effort: the next rebuild drops leftovers first anyway.
         with contextlib.suppress(Exception):
@@ -636,9 +646,14 @@ def _live_model(storage: ProjectionStorage, spec: PersistedProjection) -> ReadMo
     return ReadModel(storage, spec.name, {table: table for table in spec.tables})
 
 
-def _fresh_tables(spec: PersistedProjection, generation: int) -> dict[str, str]:
-    """The names a rebuild of ``generation`` gives the projection's tables until the swap."""
-    return {table: f"{table}__g{generation}" for table in spec.tables}
+def _fresh_namespace(spec: PersistedProjection, claim: str) -> str:
+    """The documents' namespace of the rebuild holding ``claim``, until its swap."""
+    return f"{spec.name}{REBUILD_SUFFIX}-{claim}"
+
+
+def _fresh_tables(spec: PersistedProjection, claim: str) -> dict[str, str]:
+    """The names the rebuild holding ``claim`` gives the projection's tables until its swap."""
+    return {table: f"{table}__r{claim}" for table in spec.tables}
 
 
 def _rebuild_tenant(spec: PersistedProjection, tenant_id: UUID | None) -> UUID | None:
@@ -731,18 +746,64 @@ def _skip_failed(storage: ProjectionStorage, name: str) -> DeadLetter | None:
     return letter
 
 
-def _rebuild_begin(storage: ProjectionStorage, spec: PersistedProjection, tenant_id: UUID | None) -> int:
-    """Clear what a crashed rebuild may have left, create fresh tables; return their generation."""
-    checkpoint = storage.get_checkpoint(spec.name)
-    generation = (0 if checkpoint is None else checkpoint.generation) + 1
-    storage.delete_documents(spec.name + REBUILD_SUFFIX)
-    fresh_tables = _fresh_tables(spec, generation)
-    for table in fresh_tables.values():
-        storage.drop_table(table)
-    _create_tables(ReadModel(storage, spec.name + REBUILD_SUFFIX, fresh_tables), spec)
+def _rebuild_begin(storage: ProjectionStorage, spec: PersistedProjection, tenant_id: UUID | None) -> str:
+    """Claim the projection for a new rebuild, create its fresh tables; return the claim.
+
+    The claim (a random token) is stored at once, in the documents' namespace ``_claims``. A
+    rebuild of the same projection still under way, in this process or another, finds at its
+    next step that the claim is no longer its own and stops (``_check_claim``): two rebuilds
+    never write into one fresh read model, and the newer one carries on. Its fresh tables and
+    documents are named by the claim, so stopping one rebuild never touches another's. What a
+    rebuild that held the claim before left behind (it crashed, or is about to stop) is dropped
+    here; the swap, or a rebuild that ends without one, gives the claim up.
+    """
+    previous = _claim(storage, spec)
+    if previous is not None:
+        _drop_leftovers(storage, spec, previous)
+    claim = uuid4().hex[:12]
+    body = f'"{claim}"'.encode()  # a JSON string, as every document body is JSON
+    storage.put_documents(_claims(spec), [Document(NO_TENANT, _CLAIM_KEY, body)])
+    _create_tables(ReadModel(storage, _fresh_namespace(spec, claim), _fresh_tables(spec, claim)), spec)
     if tenant_id is not None:
         _create_tables(_live_model(storage, spec), spec)
-    return generation
+    return claim
+
+
+_CLAIM_KEY = "claim"
+
+
+def _claims(spec: PersistedProjection) -> str:
+    """The documents' namespace holding the claim of the projection's rebuild under way, if any."""
+    return spec.name + REBUILD_SUFFIX
+
+
+def _claim(storage: ProjectionStorage, spec: PersistedProjection) -> str | None:
+    """The claim of the projection's newest rebuild not yet ended, or ``None``."""
+    for document in storage.get_documents(_claims(spec)):
+        if document.key == _CLAIM_KEY:
+            return document.body.decode().strip('"')
+    return None
+
+
+def _drop_leftovers(storage: ProjectionStorage, spec: PersistedProjection, claim: str) -> None:
+    """Drop the fresh documents and tables of the rebuild that holds (or held) ``claim``."""
+    storage.delete_documents(_fresh_namespace(spec, claim))
+    for table in _fresh_tables(spec, claim).values():
+        storage.drop_table(table)
+
+
+def _check_claim(storage: ProjectionStorage, spec: PersistedProjection, claim: str) -> None:
+    """Stop the rebuild holding ``claim`` when a newer rebuild of the same projection has started.
+
+    Raises:
+        _Superseded: The projection's claim is another rebuild's.
+    """
+    if _claim(storage, spec) != claim:
+        raise _Superseded
+
+
+class _Superseded(Exception):
+    """A newer rebuild of the same projection started: this one must stop writing."""
 
 
 def _fresh_step(
@@ -754,6 +815,7 @@ def _fresh_step(
     options: ReadOptions | None,
 ) -> tuple[int, int, int]:
     """Apply the next batch to the fresh read model; return the position reached, head, events applied."""
+    _check_claim(storage, spec, fresh.claim)
     head = storage.head()
     rows = _read(storage, spec, after, head, limit, options)
     if not rows:
