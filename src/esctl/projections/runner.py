@@ -38,7 +38,8 @@ Progress = Callable[[str, int, int], None]
 """Called after each batch with the projection's name, the position reached, and the head."""
 
 REBUILD_SUFFIX = "@rebuild"
-"""Appended to a projection's name to name the documents a rebuild fills before the swap."""
+"""Appended to a projection's name to name the documents of its rebuilds: the claim of the one
+under way (``_claims``), and, with the claim appended, the fresh documents it fills."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,10 +299,12 @@ class ProjectionRunner:
         model = _live_model(storage, spec)
         _create_tables(model, spec)
         head = storage.head()
-        if checkpoint.position >= head:
-            return _Step(checkpoint, head, 0, True)
+        # Before anything else, even when there is nothing new: the caller marks the applier's
+        # state as matching this checkpoint, and a rebuild may have swapped in another read model.
         if live.synced != (checkpoint.position, checkpoint.generation):
             live.applier.reset()
+        if checkpoint.position >= head:
+            return _Step(checkpoint, head, 0, True)
         options = _options(spec)
         rows = _read(storage, spec, checkpoint.position, head, limit, options)
         upper = rows[-1][0] if len(rows) >= limit else head
@@ -384,7 +387,8 @@ class ProjectionRunner:
         Raises:
             ProjectionNotFoundError: No such projection.
             UsageError: ``tenant_id`` for a projection not kept per tenant.
-            ProjectionError: A handler failed; the live read model is unchanged.
+            ProjectionError: A handler failed, or another rebuild of the projection started
+                meanwhile and took it over; the live read model is unchanged by this one.
         """
         started = asyncio.get_running_loop().time()
         spec = self.projection(name)
@@ -424,9 +428,9 @@ class ProjectionRunner:
         except _Superseded:
             await self._drop_fresh(spec, fresh)
             raise ProjectionError(
-                f"rebuilding {name} stopped: another rebuild of it started meanwhile and carries on; "
-                "the read model in use is unchanged by this one",
-                hint=f"wait for the other rebuild; `esctl projections` shows {name}'s status",
+                f"rebuilding {name} stopped: another rebuild of it (whole, or of one tenant) started "
+                "meanwhile and took it over; the read model in use is unchanged by this one",
+                hint=f"`esctl projections` shows {name}'s state; rebuild again once the other one has ended",
             ) from None
         except HandlerFailure as failure:
             await self._drop_fresh(spec, fresh)
