@@ -344,7 +344,10 @@ def _interrupted_rebuild(progress: _RebuildProgress) -> str:
     except Exception:  # the interruption is what gets reported; this is a detail
         return f"{done}{name}: could not tell whether its rebuild was swapped in (see `esctl projections`)"
     if generation > progress.generation:
-        return f"{done}{name}: its rebuild had been swapped in already, and the rebuilt read model is in use"
+        # Its own swap, or that of another rebuild of it that ran meanwhile: the count cannot tell.
+        return (
+            f"{done}{name}: a rebuild of it was swapped in meanwhile (this one's or another's; see `esctl projections`)"
+        )
     return f"{done}{name}: the read model in use is unchanged (its rebuild was not swapped in)"
 
 

@@ -34,7 +34,8 @@ STATE_KEY = "state"
 _POSITION, _EVENT_ID, _TENANT = (EVENT_COLUMNS.index(c) for c in ("position", "event_id", "tenant_id"))
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED_TABLE = re.compile(r"^(events|sqlite_.*|projection_.*)$|__g\d", re.IGNORECASE)
+_RESERVED_TABLE = re.compile(r"^(events|sqlite_.*|projection_.*)$|__g\d|__r[0-9a-f]{12}$", re.IGNORECASE)
+"""Names a read-model table may not have: esctl's own, and those of a rebuild's fresh tables."""
 
 
 class HandlerFailure(Exception):
@@ -236,7 +237,7 @@ def _ddl(projection: str, table: str, ddl: str | Sequence[str]) -> tuple[str, ..
         raise UsageError(
             f"projection {projection}: {table!r} cannot name a read-model table",
             hint="use an identifier that is not 'events', does not start with 'projection_' or "
-            "'sqlite_', and has no '__g<digits>'",
+            "'sqlite_', and has no '__g<digits>' or '__r<12 hex digits>' (a rebuild's fresh tables)",
         )
     statements = (ddl,) if isinstance(ddl, str) else tuple(ddl)
     if not statements or "{" + table + "}" not in statements[0]:
