@@ -440,3 +440,16 @@ def test_an_interrupted_rebuild_says_which_read_model_is_in_use(tmp_path: Path) 
     assert cli._interrupted_rebuild(cli._RebuildProgress(done=["stream-index"])) == (
         "rebuilt and swapped in: stream-index; nothing else was changed"
     )
+
+
+@pytest.mark.parametrize("table", ["events", "projection_x", "sqlite_y", "orders__g2", "orders__r0123456789ab"])
+def test_a_read_model_table_may_not_take_a_name_esctl_uses(table: str) -> None:
+    from esctl import UsageError
+    from esctl.projections import SQLProjection
+
+    def projection(name: str) -> type[SQLProjection]:
+        return type("Orders", (SQLProjection,), {"name": "orders", "tables": {name: f"CREATE TABLE {{{name}}} (x)"}})
+
+    with pytest.raises(UsageError, match="cannot name a read-model table"):
+        ProjectionRegistry(builtins=False).register(projection(table))
+    ProjectionRegistry(builtins=False).register(projection("orders__r1"))  # not a fresh table's name
