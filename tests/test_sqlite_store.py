@@ -319,6 +319,35 @@ async def test_short_appends_run_on_the_loops_thread_and_long_ones_on_the_worker
     assert [thread == here for thread in inserts] == [False] + [True] * 5 + [False] * 6
 
 
+async def test_every_so_often_a_short_append_goes_to_the_worker_to_checkpoint_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On the loop's thread SQLite's WAL auto-checkpoint is off (it would stall the loop for
+    # milliseconds); every CHECKPOINT_EVERY-th short append commits on the worker, where it is on.
+    import esctl.store.sqlite.worker as worker
+
+    threads: list[int] = []
+    connect: Callable[..., sqlite3.Connection] = sqlite3.connect
+
+    def tracing_connect(*args: object, **kwargs: object) -> sqlite3.Connection:
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(lambda sql: threads.append(threading.get_ident()) if sql == "COMMIT" else None)
+        return conn
+
+    monkeypatch.setattr(driver.sqlite3, "connect", tracing_connect)
+    monkeypatch.setattr(worker, "CHECKPOINT_EVERY", 3)
+    async with open_store(tmp_path / "events.db") as store:
+        await store.get_global_position()  # opens the connection (and migrates): worker commits
+        threads.clear()
+        for _ in range(8):
+            cart = uuid4()
+            await store.append_events(cart, "Cart", [item(cart, 1)])
+        pragma = "PRAGMA wal_autocheckpoint"
+        assert await store._worker.run(lambda c: c.execute(pragma).fetchone()[0]) == worker.WAL_AUTOCHECKPOINT
+    here = threading.get_ident()
+    assert [thread == here for thread in threads] == [True, True, True, False, True, True, True, False]
+
+
 async def test_a_short_append_never_overtakes_a_call_still_on_the_worker(tmp_path: Path) -> None:
     # A long append is handed to the worker thread; a short one made after it must not run on
     # the loop's thread first (positions and versions follow the order calls were made).

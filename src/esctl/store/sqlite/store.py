@@ -53,8 +53,7 @@ _HEAD = (
 _IN_CHUNK = 500
 SHORT_APPEND = 128
 """Appends of at most this many events may run on the event loop's thread (``Worker.run_short``):
-~2 ms of work here (plus, now and then, a WAL checkpoint), where the round trip to the
-connection's thread costs ~0.1 ms."""
+~1-3 ms of work here, where the round trip to the connection's thread costs ~0.1 ms."""
 R = TypeVar("R")
 
 
