@@ -481,8 +481,9 @@ def test_two_rebuild_processes_at_once_the_second_carries_on_and_the_first_stops
     append(db, ticks(1000))
     assert esctl(db, "-q", "catch-up", "applied").returncode == 0
     before = query(db, "SELECT * FROM applied ORDER BY event_id")
-    args = ("rebuild-projection", "applied", "--yes", "--batch-size", "20")
-    first = esctl_process(db, *args, env={"PTEST_DELAY": "0.002"})
+    args = ("rebuild-projection", "applied", "--yes", "--batch-size", "1")
+    # One event per transaction, each a few ms: the first often stands between transactions.
+    first = esctl_process(db, *args, env={"PTEST_DELAY": "0.004"})
     try:
         _wait_for(lambda: fresh_rows(db, "applied") >= 40)  # the first is filling its fresh table
         _pause_between_transactions(first, db)
@@ -503,7 +504,7 @@ def test_two_rebuild_processes_at_once_the_second_carries_on_and_the_first_stops
 
 def _pause_between_transactions(process: subprocess.Popen[str], db: Path) -> None:
     """SIGSTOP ``process`` at a moment it holds no write lock on ``db`` (it writes in batches)."""
-    for _ in range(500):
+    for _ in range(2000):
         process.send_signal(signal.SIGSTOP)
         probe = sqlite3.connect(db, timeout=0, isolation_level=None)
         try:
@@ -512,7 +513,7 @@ def _pause_between_transactions(process: subprocess.Popen[str], db: Path) -> Non
             return
         except sqlite3.OperationalError:
             process.send_signal(signal.SIGCONT)
-            time.sleep(0.003)
+            time.sleep(0.001)
         finally:
             probe.close()
     raise AssertionError("the rebuild never let go of the write lock")
