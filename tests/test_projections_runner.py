@@ -415,16 +415,27 @@ async def test_sql_read_models_need_a_sql_store() -> None:
         await ProjectionRunner(store, registry).catch_up()
 
 
+async def caught_up_ledger(
+    store: EventStore, *, accounts: int, moves: int
+) -> tuple[ProjectionRegistry, ProjectionRunner, list[dict[str, Any]]]:
+    """Append ``moves`` events to each of ``accounts`` accounts and catch Ledger up.
+
+    Returns:
+        Ledger's registry, a runner, and Ledger's view after the catch-up.
+    """
+    history = History()
+    await append(store, [history.event(a, "moved", 1) for a in range(accounts) for _ in range(moves)])
+    registry = ProjectionRegistry(builtins=False)
+    registry.register(Ledger)
+    runner = ProjectionRunner(store, registry)
+    await runner.catch_up()
+    return registry, runner, await runner.view("ledger")
+
+
 async def test_a_rebuild_swaps_fresh_tables_in_and_indexes_survive_several_rebuilds(tmp_path: Path) -> None:
     store = SQLiteEventStore(tmp_path / "events.db", registry=REG)
-    history = History()
     try:
-        await append(store, [history.event(a, "moved", 1) for a in range(4) for _ in range(5)])
-        registry = ProjectionRegistry(builtins=False)
-        registry.register(Ledger)
-        runner = ProjectionRunner(store, registry)
-        await runner.catch_up()
-        before = await runner.view("ledger")
+        _, runner, before = await caught_up_ledger(store, accounts=4, moves=5)
         for generation in (1, 2, 3):
             result = await runner.rebuild("ledger")
             assert result.generation == generation
@@ -446,14 +457,8 @@ async def test_of_two_rebuilds_at_once_the_newer_carries_on_and_the_older_stops_
     # Both run in small batches on one event loop, so their transactions interleave. Without a
     # guard they wrote into one fresh table and swapped in events applied twice.
     store = SQLiteEventStore(tmp_path / "events.db", registry=REG)
-    history = History()
     try:
-        await append(store, [history.event(a, "moved", 1) for a in range(8) for _ in range(50)])
-        registry = ProjectionRegistry(builtins=False)
-        registry.register(Ledger)
-        runner = ProjectionRunner(store, registry)
-        await runner.catch_up()
-        before = await runner.view("ledger")
+        registry, runner, before = await caught_up_ledger(store, accounts=8, moves=50)
         first, second = await asyncio.gather(
             ProjectionRunner(store, registry, batch_size=10).rebuild("ledger"),
             ProjectionRunner(store, registry, batch_size=10).rebuild("ledger"),
