@@ -293,8 +293,8 @@ class EventReader:
             document = codec.parse_json_document(data)
         except InvalidInputError as error:
             line = (error.line or 1) + first_line - 1
-            if _bad_utf8(data) is not None:
-                raise InvalidInputError(f"not valid UTF-8 ({_bad_utf8(data)})", line=line) from None
+            if (bad := _bad_utf8(data)) is not None:
+                raise InvalidInputError(f"not valid UTF-8 ({bad})", line=line) from None
             raise error.at_line(line) from None
         if not isinstance(document, list):
             raise InvalidInputError("expected NDJSON or a JSON array of event objects", line=first_line)
@@ -425,7 +425,7 @@ async def import_events(
 
 _CHUNK = 5000
 """Events per chunk of a one-transaction import: enough that the work per chunk (stream-head
-lookups, a savepoint, switching between parsing and SQLite) is noise (measured: 1,000 cost ~5%
+lookups, switching between parsing and SQLite) is noise (measured: 1,000 cost ~5%
 more than 5,000), few enough that the chunk in flight is a few MB."""
 
 

@@ -22,6 +22,11 @@ def to_micros(moment: datetime) -> int:
     return (moment - EPOCH) // _ONE_MICROSECOND
 
 
+def now_micros() -> int:
+    """Return the current time as integer UTC microseconds since the epoch."""
+    return to_micros(datetime.now(UTC))
+
+
 def from_micros(micros: int) -> datetime:
     """Return the aware UTC datetime for integer microseconds since the epoch."""
     return EPOCH + timedelta(microseconds=micros)

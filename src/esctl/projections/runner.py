@@ -23,7 +23,6 @@ import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -32,7 +31,7 @@ from esctl.projections.persisted import Applier, HandlerFailure, PersistedProjec
 from esctl.store.base import EventStore
 from esctl.store.options import ReadOptions
 from esctl.store.readmodel import NO_TENANT, Checkpoint, DeadLetter, Document, ProjectionFailure, ProjectionStorage, Row
-from esctl.timeutil import to_micros
+from esctl.timeutil import now_micros
 
 Progress = Callable[[str, int, int], None]
 """Called after each batch with the projection's name, the position reached, and the head."""
@@ -310,7 +309,7 @@ class ProjectionRunner:
         upper = rows[-1][0] if len(rows) >= limit else head
         rows = _without_dead_letters(storage, spec.name, rows)
         live.applier.apply(model, rows)
-        advanced = checkpoint.advanced(upper, _now())
+        advanced = checkpoint.advanced(upper, now_micros())
         storage.put_checkpoint(advanced)
         return _Step(advanced, head, len(rows), upper >= head)
 
@@ -355,7 +354,8 @@ class ProjectionRunner:
         model = _live_model(storage, spec)
         stop = failure.position - 1
         count = _apply_range(storage, spec, live.applier, model, checkpoint.position, stop, limit, _options(spec))
-        failed = checkpoint.failed(stop, ProjectionFailure(failure.position, failure.event_id, failure.message, _now()))
+        error = ProjectionFailure(failure.position, failure.event_id, failure.message, now_micros())
+        failed = checkpoint.failed(stop, error)
         storage.put_checkpoint(failed)
         return failed, head, count
 
@@ -480,7 +480,7 @@ class ProjectionRunner:
                 storage.replace_tenant_rows(fresh_table, table, column=spec.tenant_column or "", tenant=tenant)
             storage.move_documents(fresh.namespace, spec.name, tenant=tenant)
         generation = checkpoint.generation + 1
-        swapped = Checkpoint(spec.name, position=head, updated_at=_now(), status="ok", generation=generation)
+        swapped = Checkpoint(spec.name, position=head, updated_at=now_micros(), status="ok", generation=generation)
         storage.put_checkpoint(swapped)
         storage.delete_documents(_claims(spec))
         return swapped, count
@@ -619,10 +619,6 @@ async def replay(
 # -- the pieces each transaction is made of -------------------------------------------------------
 
 
-def _now() -> int:
-    return to_micros(datetime.now(UTC))
-
-
 def _options(
     spec: PersistedProjection, tenant_id: UUID | None = None, *, base: ReadOptions | None = None
 ) -> ReadOptions | None:
@@ -744,7 +740,7 @@ def _skip_failed(storage: ProjectionStorage, name: str) -> DeadLetter | None:
     if checkpoint is None or checkpoint.status != "failed" or checkpoint.error is None:
         return None
     error = checkpoint.error
-    letter = DeadLetter(error.position, error.event_id, error.message, _now())
+    letter = DeadLetter(error.position, error.event_id, error.message, now_micros())
     storage.add_dead_letter(name, letter)
     storage.put_checkpoint(checkpoint.advanced(checkpoint.position, letter.at))
     return letter

@@ -8,7 +8,6 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID
@@ -35,7 +34,7 @@ from esctl.store.sqlite import reads, schema
 from esctl.store.sqlite.driver import default_busy_timeout, in_transaction
 from esctl.store.sqlite.projections import run_projection_work, scratch_storage
 from esctl.store.sqlite.worker import Worker
-from esctl.timeutil import to_micros
+from esctl.timeutil import now_micros
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -346,7 +345,9 @@ def _append(
     try:
         return in_transaction(conn, lambda c: _write_batch(c, events, rows, expected_versions, auto_version, registry))
     except _StoredIdsFound:
-        return in_transaction(conn, lambda c: _write(c, events, expected_versions, auto_version, registry, _now()))
+        return in_transaction(
+            conn, lambda c: _write(c, events, expected_versions, auto_version, registry, now_micros())
+        )
 
 
 class _StoredIdsFound(Exception):
@@ -358,10 +359,6 @@ class _Stopped(Exception):
     """The caller of ``append_chunks`` was cancelled: roll back."""
 
 
-def _now() -> int:
-    return to_micros(datetime.now(UTC))
-
-
 def _write_batch(
     conn: sqlite3.Connection,
     events: list[DomainEvent],
@@ -370,7 +367,7 @@ def _write_batch(
     auto_version: Collection[int],
     registry: EventRegistry,
 ) -> AppendResult:
-    stored_at = _now()  # taken holding the write lock: stored_at rises with the position
+    stored_at = now_micros()  # taken holding the write lock: stored_at rises with the position
     if rows is not None:
         for row in rows:
             row[_STORED_AT] = stored_at
@@ -408,7 +405,7 @@ def _write_chunks(
     stop: threading.Event,
     registry: EventRegistry,
 ) -> AppendResult:
-    stored_at = _now()  # one append, one moment, as for append_batch
+    stored_at = now_micros()  # one append, one moment, as for append_batch
     seen: set[StreamKey] = set()
     appended = skipped = 0
     first_position: int | None = None
