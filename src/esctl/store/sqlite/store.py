@@ -199,19 +199,10 @@ class SQLiteEventStore(EventStore):
         """Return how many events ``options`` selects, ignoring its ``limit``."""
         return await self._worker.run(_inspect().count_events, options)
 
-    def list_streams(
-        self,
-        *,
-        tenant_ids: Sequence[UUID] = (),
-        aggregate_type: str | None = None,
-        limit: int | None = None,
-    ) -> AsyncIterator[StreamInfo]:
-        """Stream the store's streams, ordered by aggregate id then type, a page per round trip."""
-        return self._stream_pages(tuple(tenant_ids), aggregate_type, limit)
-
-    async def _stream_pages(
+    async def _list_streams(
         self, tenant_ids: tuple[UUID, ...], aggregate_type: str | None, limit: int | None
     ) -> AsyncIterator[StreamInfo]:
+        """``list_streams``, a page per round trip."""
         inspect = _inspect()
         after: tuple[str, str] | None = None
         remaining = limit
