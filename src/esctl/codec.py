@@ -206,9 +206,8 @@ def build_event(data: Mapping[str, Any], registry: EventRegistry | None = None, 
 # datetime's range after conversion to UTC. For exactly these stamps ``datetime.fromisoformat``
 # and pydantic agree on the instant (tests/test_codec_fast_path.py checks it).
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z").match
-_PLAIN_TIMESTAMP = re.compile(
-    r"[1-8]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)\Z"
-).match
+_TIMESTAMP_SHAPE = r"[1-8]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+_PLAIN_TIMESTAMP = re.compile(_TIMESTAMP_SHAPE + r"\Z").match
 _NOT_PAYLOAD = frozenset(ENVELOPE_FIELDS) | RESERVED_FIELDS
 
 
@@ -313,9 +312,8 @@ _ENVELOPE_VALUES = operator.itemgetter(
     "causation_id",
     "metadata",
 )
-_PLAIN_TIMESTAMPS = re.compile(
-    r"(?:[1-8]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)\n)*\Z"
-).match
+_PLAIN_TIMESTAMPS = re.compile(f"(?:{_TIMESTAMP_SHAPE}\\n)*\\Z").match
+"""Newline-terminated ``_PLAIN_TIMESTAMP`` shapes, one per line (a whole column at once)."""
 _STR = frozenset({str})
 _STR_OR_NONE = frozenset({str, type(None)})
 _INT = frozenset({int})

@@ -52,12 +52,7 @@ def where_clause(options: ReadOptions | None, *, ordered: bool = False) -> tuple
     elif options.event_types:
         clauses.append(f"{listed}event_type IN ({', '.join('?' * len(options.event_types))})")
         params.extend(options.event_types)
-    if options.from_timestamp is not None:
-        clauses.append("occurred_at >= ?")
-        params.append(to_micros(options.from_timestamp))
-    if options.to_timestamp is not None:
-        clauses.append("occurred_at < ?")
-        params.append(to_micros(options.to_timestamp))
+    _add_time_window(options, clauses, params)
     return " AND ".join(clauses), params
 
 
@@ -73,13 +68,18 @@ def window_positions(conn: sqlite3.Connection, options: ReadOptions) -> tuple[in
     """
     clauses = ["tenant_id = ?"]
     params: list[object] = [str(options.tenants[0])]
+    _add_time_window(options, clauses, params)
+    where = " AND ".join(clauses)
+    sql = f"SELECT MIN(position), MAX(position) FROM events INDEXED BY events_tenant_occurred WHERE {where}"
+    first, last = conn.execute(sql, params).fetchone()
+    return None if first is None else (int(first), int(last))
+
+
+def _add_time_window(options: ReadOptions, clauses: list[str], params: list[object]) -> None:
+    """Add the half-open ``occurred_at`` window: ``from_timestamp`` inclusive, ``to_timestamp`` exclusive."""
     if options.from_timestamp is not None:
         clauses.append("occurred_at >= ?")
         params.append(to_micros(options.from_timestamp))
     if options.to_timestamp is not None:
         clauses.append("occurred_at < ?")
         params.append(to_micros(options.to_timestamp))
-    where = " AND ".join(clauses)
-    sql = f"SELECT MIN(position), MAX(position) FROM events INDEXED BY events_tenant_occurred WHERE {where}"
-    first, last = conn.execute(sql, params).fetchone()
-    return None if first is None else (int(first), int(last))
