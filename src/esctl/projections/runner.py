@@ -138,6 +138,12 @@ class _Live:
         self.applier.reset()
         self.synced = None
 
+    def check(self, checkpoint: Checkpoint) -> None:
+        """Drop the applier's cached state unless it matches ``checkpoint`` (a rebuild may have
+        swapped in another read model since)."""
+        if self.synced != (checkpoint.position, checkpoint.generation):
+            self.applier.reset()
+
 
 @dataclass(frozen=True, slots=True)
 class _Step:
@@ -299,15 +305,11 @@ class ProjectionRunner:
         _create_tables(model, spec)
         head = storage.head()
         # Before anything else, even when there is nothing new: the caller marks the applier's
-        # state as matching this checkpoint, and a rebuild may have swapped in another read model.
-        if live.synced != (checkpoint.position, checkpoint.generation):
-            live.applier.reset()
+        # state as matching this checkpoint.
+        live.check(checkpoint)
         if checkpoint.position >= head:
             return _Step(checkpoint, head, 0, True)
-        options = _options(spec)
-        rows = _read(storage, spec, checkpoint.position, head, limit, options)
-        upper = rows[-1][0] if len(rows) >= limit else head
-        rows = _without_dead_letters(storage, spec.name, rows)
+        rows, upper = _page(storage, spec, checkpoint.position, head, limit, _options(spec))
         live.applier.apply(model, rows)
         advanced = checkpoint.advanced(upper, now_micros())
         storage.put_checkpoint(advanced)
@@ -469,8 +471,7 @@ class ProjectionRunner:
             storage.move_documents(fresh.namespace, spec.name)
         else:
             # Bring the other tenants' part to the same head, so one checkpoint covers both.
-            if live.synced != (checkpoint.position, checkpoint.generation):
-                live.applier.reset()
+            live.check(checkpoint)
             model = _live_model(storage, spec)
             _apply_range(
                 storage, spec, live.applier, model, checkpoint.position, head, limit, _options(spec), tenant_id
@@ -600,9 +601,7 @@ async def replay(
             )
 
             def page(storage: ProjectionStorage, after: int) -> tuple[list[Row], int]:
-                rows = _read(storage, spec, after, upper, batch_size, selected)
-                reached = rows[-1][0] if len(rows) >= batch_size else upper
-                return _without_dead_letters(storage, spec.name, rows), reached
+                return _page(storage, spec, after, upper, batch_size, selected)
 
             while after < upper:
                 rows, after = await store.run_projection_transaction(functools.partial(page, after=after), write=False)
@@ -685,11 +684,35 @@ def _read(
     return storage.read_rows(after, upper, limit, columns=spec.columns, options=options, exclude_tenant=exclude_tenant)
 
 
-def _without_dead_letters(storage: ProjectionStorage, name: str, rows: list[Row]) -> list[Row]:
-    if not rows:
-        return rows
-    dead = {letter.position for letter in storage.dead_letters(name)}
-    return [row for row in rows if row[0] not in dead] if dead else rows
+def _page(
+    storage: ProjectionStorage,
+    spec: PersistedProjection,
+    after: int,
+    upper: int,
+    limit: int,
+    options: ReadOptions | None,
+    exclude_tenant: UUID | None = None,
+    dead: set[int] | None = None,
+) -> tuple[list[Row], int]:
+    """Read the next page of ``(after, upper]`` that ``spec`` reads, without its dead letters.
+
+    Args:
+        dead: The projection's dead-letter positions, when the caller has read them already.
+
+    Returns:
+        The rows to apply, and the position the page reaches (``upper`` when it is the last).
+    """
+    rows = _read(storage, spec, after, upper, limit, options, exclude_tenant)
+    reached = rows[-1][0] if len(rows) >= limit else upper
+    if rows:
+        dead = _dead_positions(storage, spec) if dead is None else dead
+        if dead:
+            rows = [row for row in rows if row[0] not in dead]
+    return rows, reached
+
+
+def _dead_positions(storage: ProjectionStorage, spec: PersistedProjection) -> set[int]:
+    return {letter.position for letter in storage.dead_letters(spec.name)}
 
 
 def _apply_range(
@@ -708,12 +731,9 @@ def _apply_range(
     Dead letters are skipped and not counted, as in a catch-up batch.
     """
     count = 0
+    dead = _dead_positions(storage, spec) if after < upper else set()  # once: one transaction
     while after < upper:
-        rows = _read(storage, spec, after, upper, limit, options, exclude_tenant)
-        if not rows:
-            break
-        after = rows[-1][0] if len(rows) >= limit else upper
-        rows = _without_dead_letters(storage, spec.name, rows)
+        rows, after = _page(storage, spec, after, upper, limit, options, exclude_tenant, dead)
         count += len(rows)
         applier.apply(model, rows)
     return count
@@ -817,10 +837,6 @@ def _fresh_step(
     """Apply the next batch to the fresh read model; return the position reached, head, events applied."""
     _check_claim(storage, spec, fresh.claim)
     head = storage.head()
-    rows = _read(storage, spec, after, head, limit, options)
-    if not rows:
-        return head, head, 0
-    upper = rows[-1][0] if len(rows) >= limit else head
-    kept = _without_dead_letters(storage, spec.name, rows)  # skipped, and not counted, as in a catch-up
-    fresh.applier.apply(fresh.model(storage), kept)
-    return upper, head, len(kept)
+    rows, upper = _page(storage, spec, after, head, limit, options)  # dead letters: skipped, not counted
+    fresh.applier.apply(fresh.model(storage), rows)
+    return upper, head, len(rows)
