@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from uuid import UUID, uuid4
@@ -382,10 +383,16 @@ async def test_read_all_is_in_position_order_and_gapless(store: EventStore) -> N
 
 
 async def test_store_works_as_an_async_context_manager_and_closes_twice(store: EventStore) -> None:
+    def store_threads() -> int:
+        return sum(t.name.startswith("esctl-sqlite") for t in threading.enumerate())
+
+    before = store_threads()
     async with store as same:
         assert same is store
         cart = uuid4()
         await same.append_events(cart, "Cart", [item(cart, 1)])
+        await same.get_global_position()  # on the SQLite store's own thread
+    assert store_threads() == before  # leaving the block closed the store (and its thread)
     await store.close()
 
 
