@@ -85,7 +85,8 @@ async def _streams(tenants: tuple[Any, ...], aggregate_type: str | None, limit: 
 def tenants(fmt: FormatOption = None) -> None:
     """List tenants with their event and stream counts and first and last event time.
 
-    Events without a tenant are counted under an empty `tenant_id` ("(none)" in a table).
+    Events without a tenant are counted under a `tenant_id` of null (empty in CSV, "(none)" in
+    a table).
 
     **Examples**
 
@@ -271,7 +272,7 @@ def verify(
     load_app()
     fmt = resolve_format(fmt)
     report = run(_verify(max_findings))
-    if report.findings:
+    if report.findings or fmt is not OutputFormat.table:  # the data formats: `[]`, a header, …
         writer = RowWriter(fmt, FINDING_COLUMNS)
         writer.write(finding.to_json() for finding in report.findings)
         writer.close()

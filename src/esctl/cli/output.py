@@ -108,8 +108,9 @@ class RowWriter:
         json_formats = (OutputFormat.ndjson, OutputFormat.json)
         self._lines = JsonLines(self._out, array=fmt is OutputFormat.json) if fmt in json_formats else None
         self._table_rows: list[Mapping[str, Any]] = []
-        if fmt is OutputFormat.csv:
-            self._write_csv([self.columns])
+        # The CSV header goes out with the first rows (or at close): a command that fails before
+        # it has any rows (no such database, say) leaves stdout empty, as the other formats do.
+        self._header: list[list[str]] = [self.columns] if fmt is OutputFormat.csv else []
 
     def write(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Write rows (a table keeps them until ``close``)."""
@@ -139,13 +140,16 @@ class RowWriter:
             return
         if self.fmt is OutputFormat.table:
             self._render_table(footer)
+        elif self._header:
+            self._write_csv([])  # no rows: the header alone
         self._out.flush()
 
     def _write_csv(self, rows: list[list[str]]) -> None:
         import csv
 
         text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(rows)
+        csv.writer(text, lineterminator="\n").writerows([*self._header, *rows])
+        self._header = []
         self._out.write(text.getvalue().encode())
 
     def _render_table(self, footer: str | None) -> None:
