@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from cli_support import CART_2, ESCTL, TENANT_B, dumped, event, invoke, ndjson, rows, run_esctl
+from esctl.cli.events import DUMP_COLUMNS
 
 
 @pytest.fixture
@@ -316,3 +317,57 @@ def test_types_without_an_app_says_so_on_stderr_in_every_format(tmp_path: Path, 
     assert result.returncode == 0
     assert "no event types registered; load your modules with --app" in result.stderr.decode()
     assert b"no event types" not in result.stdout
+
+
+# -- found by reading the help and the README against the code --------------------------------------
+
+
+@pytest.mark.parametrize("command", [["dump"], ["streams"], ["tenants"]])
+def test_a_csv_command_that_fails_writes_no_header(tmp_path: Path, command: list[str]) -> None:
+    result = run_esctl("--db", str(tmp_path / "missing.db"), *command, "--format", "csv")
+    assert result.returncode == 5
+    assert result.stdout == b""  # stdout carries data only: no header without rows to put under it
+
+
+def test_a_csv_dump_of_nothing_is_the_header_alone(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    assert run_esctl("--db", str(db), "init").returncode == 0
+    result = run_esctl("--db", str(db), "dump", "--format", "csv")
+    assert result.returncode == 0
+    assert result.stdout.decode().splitlines() == [",".join(DUMP_COLUMNS)]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"), [("json", b"[]\n"), ("ndjson", b""), ("csv", b"check,position,stream_id,message\n")]
+)
+def test_verify_of_a_sound_store_writes_an_empty_result_in_the_data_formats(
+    tmp_path: Path, fmt: str, expected: bytes
+) -> None:
+    db = tmp_path / "events.db"
+    assert run_esctl("--db", str(db), "init").returncode == 0
+    result = run_esctl("--db", str(db), "verify", "--format", fmt)
+    assert (result.returncode, result.stdout) == (0, expected)
+
+
+@pytest.mark.parametrize(
+    ("source", "words"),
+    [
+        (
+            "from esctl import DomainEvent, register_event\n"
+            "@register_event\nclass OrderPlaced(DomainEvent):\n    aggregate_type: str = 'Order'\n",
+            "already registered",
+        ),
+        (
+            "from esctl import DeclarativeProjection\nfrom esctl.projections import register_projection\n"
+            "class Clash(DeclarativeProjection):\n    pass\nregister_projection(Clash, name='tenant-stats')\n",
+            "already registered",
+        ),
+    ],
+)
+def test_an_app_that_clashes_with_another_is_a_usage_error(tmp_path: Path, source: str, words: str) -> None:
+    clash = tmp_path / "clash.py"
+    clash.write_text(source)
+    db = tmp_path / "events.db"
+    result = run_esctl("--db", str(db), "--app", "esctl.demo", "--app", str(clash), "tenants")
+    assert result.returncode == 2, result.stderr
+    assert words in result.stderr.decode()

@@ -183,8 +183,8 @@ def demo_events(*, seed: int = 7, days: int = 42, end: datetime | None = None) -
 async def load_demo(store: EventStore, *, seed: int = 7, days: int = 42, end: datetime | None = None) -> DemoSummary:
     """Fill an empty store with the demo history, in one atomic append.
 
-    The store is checked first: one that already holds the demo is left as it is, without
-    generating anything. The history is generated a day at a time, yielding to the event loop
+    The store is checked first: one that already holds acme's orders (the demo, or part of it)
+    is left as it is, without generating anything. The history is generated a day at a time, yielding to the event loop
     in between, and appended in chunks of ``DEMO_CHUNK`` events within ONE transaction, so a
     cancelled ``load_demo`` (Ctrl-C) stops promptly and writes nothing.
 

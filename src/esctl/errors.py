@@ -76,8 +76,11 @@ class TenantMismatchError(InvalidInputError, PermissionError):
     """
 
 
-class EventRegistrationError(EsctlError):
-    """A programming error while registering event classes (two classes under one name)."""
+class EventRegistrationError(UsageError):
+    """A programming error while registering event classes (two classes under one name).
+
+    Exit code 2, like any ``--app`` module that cannot be used.
+    """
 
 
 class ConcurrencyError(EsctlError):

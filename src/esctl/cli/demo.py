@@ -25,10 +25,12 @@ def demo(
 ) -> None:
     """Fill an empty database with a demo: an online shop's orders for four tenants.
 
-    About 4,600 events over six weeks: customers registering, orders placed, paid, dispatched,
-    delivered, some cancelled or refunded, and a weekly catalog event with no tenant. The
-    tenants have fixed ids (acme is `00000000-0000-4000-8000-00000000000a`). A database that
-    already holds the demo is left alone; one holding other events is refused. The demo is
+    About 4,300-4,800 events over six weeks (it depends on the seed): customers registering,
+    orders placed, paid, dispatched, delivered, some cancelled or refunded, and a weekly catalog
+    event with no tenant. The tenants have fixed ids (acme is
+    `00000000-0000-4000-8000-00000000000a`). A database that already holds orders of acme (the
+    demo, or a copy of part of it) is left alone; one holding any other events is refused
+    (exit 2). The demo is
     written in ONE transaction: Ctrl-C stops it promptly (exit 130) and leaves the database
     without any of it. Load the demo's event classes with `--app esctl.demo` to validate or
     list them.

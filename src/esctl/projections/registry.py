@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Any, TypeVar, overload
 from uuid import UUID
 
-from esctl.errors import EsctlError, ProjectionNotFoundError, UsageError
+from esctl.errors import ProjectionNotFoundError, UsageError
 from esctl.projections.base import Projection
 from esctl.projections.builtin import BUILTIN_PROJECTIONS
 from esctl.projections.persisted import PersistedProjection, SQLProjection, SQLTableProjection, StateProjection
@@ -58,12 +58,12 @@ class ProjectionRegistry:
             The projection.
 
         Raises:
-            EsctlError: Another projection already has that name.
+            UsageError: Another projection already has that name (exit code 2).
         """
         name = projection.name
         origin = source or _identity(type(projection))
         if name in self._projections and self._sources[name] != origin:
-            raise EsctlError(
+            raise UsageError(
                 f"a projection named {name!r} is already registered ({self._sources[name]})",
                 hint="give one of them another name",
             )
@@ -83,7 +83,7 @@ class ProjectionRegistry:
 
         Raises:
             UsageError: ``projection`` is not something that can be persisted.
-            EsctlError: The name is taken.
+            UsageError: The name is taken.
         """
         if isinstance(projection, PersistedProjection):
             if name is not None or tenant_id is not None or per_tenant:
@@ -196,7 +196,7 @@ def register_projection(
 
     Raises:
         UsageError: It is not something that can be persisted.
-        EsctlError: The name is taken by another projection.
+        UsageError: The name is taken by another projection.
 
     Example:
         >>> # register_projection(TenantOrderProjection, name="tenant-orders", per_tenant=True)
