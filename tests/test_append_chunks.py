@@ -30,7 +30,7 @@ from esctl import (
     TenantMismatchError,
 )
 from esctl.ingest import InputEvent, event_from_fields
-from esctl.store.base import AppendChunk, batch_chunk, batch_index
+from esctl.store.types import AppendChunk
 
 CART = UUID("01a00000-0000-7000-8000-00000000c001")
 OTHER_CART = UUID("01a00000-0000-7000-8000-00000000c002")
@@ -103,8 +103,8 @@ async def test_a_refused_event_in_a_later_chunk_writes_nothing_and_names_chunk_a
     chunks = list(chunked(events, 4))
     with pytest.raises(OptimisticLockError) as caught:
         await store.append_chunks(chunks)
-    assert batch_chunk(caught.value) is chunks[2]
-    assert batch_index(caught.value) == 1
+    assert caught.value.batch_chunk is chunks[2]
+    assert caught.value.batch_index == 1
     assert await store.get_global_position() == 0
 
 
@@ -123,8 +123,8 @@ async def test_every_rule_holds_across_chunks(store: EventStore, bad: str) -> No
     chunks = list(chunked(inputs(*good, last), 2))
     with pytest.raises(error) as caught:
         await store.append_chunks(chunks)
-    assert batch_chunk(caught.value) is chunks[2]
-    assert batch_index(caught.value) == 1
+    assert caught.value.batch_chunk is chunks[2]
+    assert caught.value.batch_index == 1
     assert await store.get_global_position() == 0
 
 
@@ -200,12 +200,12 @@ async def _outcome(store: EventStore, stored: list[Any], ops: list[Any], size: i
     try:
         result = await store.append_chunks(chunks)
     except (DuplicateEventError, OptimisticLockError, TenantMismatchError, InvalidInputError) as error:
-        chunk = batch_chunk(error)
+        chunk = error.batch_chunk
         return (
             type(error).__name__,
             str(error),
             None if chunk is None else chunks.index(chunk),
-            batch_index(error),
+            error.batch_index,
             await stored_events(store),
         )
     return (

@@ -16,7 +16,6 @@ import pytest
 
 from conftest import REGISTRY, item
 from esctl import EventStore, ExpectedVersion, InvalidInputError, OptimisticLockError, SQLiteEventStore
-from esctl.store.base import batch_index
 
 UNSERIALIZABLE = {"handle": object()}
 
@@ -26,7 +25,7 @@ async def test_a_version_conflict_is_reported_before_unserializable_metadata(sto
     await store.append_events(cart, "Cart", [item(cart, 1)])
     with pytest.raises(OptimisticLockError) as caught:
         await store.append_events(cart, "Cart", [item(cart, 2), item(cart, 4, metadata=UNSERIALIZABLE)])
-    assert batch_index(caught.value) == 1
+    assert caught.value.batch_index == 1
     with pytest.raises(OptimisticLockError):
         await store.append_batch([item(cart, 3, metadata=UNSERIALIZABLE)])
     assert await store.get_global_position() == 1
@@ -37,7 +36,7 @@ async def test_an_event_of_another_stream_is_reported_before_unserializable_meta
     with pytest.raises(InvalidInputError, match="belongs to") as caught:
         await store.append_events(cart, "Cart", [item(cart, 1, metadata=UNSERIALIZABLE), item(other, 1)])
     assert caught.value.field == "aggregate_id"
-    assert batch_index(caught.value) == 1
+    assert caught.value.batch_index == 1
     with pytest.raises(InvalidInputError, match="belongs to"):
         await store.append_events(cart, "Invoice", [item(cart, 1)])
 

@@ -187,7 +187,7 @@ def test_version_and_help_do_not_import_the_library(argv: list[str], allowed: se
         f"sys.argv = ['esctl', *{argv!r}]\n"
         "from esctl.cli import main\n"
         "try:\n    main()\nexcept SystemExit as exit:\n    code = exit.code\n"
-        "heavy = ('pydantic', 'rich', 'orjson', 'esctl.events', 'esctl.store.base', 'sqlite3', 'asyncio')\n"
+        "heavy = ('pydantic', 'rich', 'orjson', 'esctl.events', 'esctl.store.interface', 'sqlite3', 'asyncio')\n"
         "print(code, sorted(m for m in heavy if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

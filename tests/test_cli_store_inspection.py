@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from esctl import EventRegistry, InMemoryEventStore, ReadOptions, SQLiteEventStore
 from esctl.ingest import event_from_fields
-from esctl.store.base import EventStore
+from esctl.store.interface import EventStore
 
 REGISTRY = EventRegistry()
 TENANTS = [UUID("00000000-0000-4000-8000-0000000000a1"), UUID("00000000-0000-4000-8000-0000000000b2"), None]

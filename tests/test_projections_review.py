@@ -33,8 +33,8 @@ from esctl import (
     register_event,
 )
 from esctl.projections import ProjectionRegistry, ProjectionRunner
-from esctl.store.options import ReadOptions
 from esctl.store.sqlite.projections import SQLiteProjectionStorage
+from esctl.store.types import ReadOptions
 
 REG = EventRegistry()
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

@@ -35,7 +35,7 @@ from esctl import (
     register_event,
 )
 from esctl.projections import ProjectionRegistry, ProjectionRunner, ReadModel, RebuildResult, SQLProjection, replay
-from esctl.store.options import ReadOptions
+from esctl.store.types import ReadOptions
 
 REG = EventRegistry()
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

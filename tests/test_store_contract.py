@@ -27,7 +27,6 @@ from esctl import (
     TenantMismatchError,
     uuid7,
 )
-from esctl.store.base import batch_index
 
 # -- round trip -------------------------------------------------------------------------------
 
@@ -169,7 +168,7 @@ async def test_append_events_rejects_an_event_of_another_stream(store: EventStor
     cart, other = uuid4(), uuid4()
     with pytest.raises(Exception, match="belongs to") as caught:
         await store.append_events(cart, "Cart", [item(cart, 1), item(other, 1)])
-    assert batch_index(caught.value) == 1
+    assert caught.value.batch_index == 1
     assert await store.get_global_position() == 0
 
 
@@ -182,7 +181,7 @@ async def test_batch_with_a_version_conflict_in_the_middle_writes_nothing(store:
     batch: list[DomainEvent] = [item(a, 1), item(a, 2), item(b, 3), item(a, 3)]
     with pytest.raises(OptimisticLockError) as caught:
         await store.append_batch(batch)
-    assert batch_index(caught.value) == 2
+    assert caught.value.batch_index == 2
     await _assert_nothing_written(store, 1, batch)
     assert await store.get_stream_version(a, "Cart") == 0
 
@@ -206,7 +205,7 @@ async def test_batch_reusing_a_stored_event_id_with_other_content_writes_nothing
     batch: list[DomainEvent] = [item(b, 1), forged, item(b, 3)]
     with pytest.raises(DuplicateEventError) as caught:
         await store.append_batch(batch)
-    assert batch_index(caught.value) == 1
+    assert caught.value.batch_index == 1
     assert caught.value.field == "event_id"
     await _assert_nothing_written(store, 1, [batch[0], batch[2]])
     back = [s.event async for s in store.read_all()]

@@ -28,7 +28,7 @@ from esctl import (
     SQLiteEventStore,
     TenantMismatchError,
 )
-from esctl.store.base import Expected
+from esctl.store.types import Expected
 
 ACME = UUID(int=0xACE)
 GLOBEX = UUID(int=0x610BE)

@@ -31,10 +31,10 @@ _EXPORTS: dict[str, str] = {
     "set_current_tenant": "esctl.tenancy",
     "require_tenant": "esctl.tenancy",
     "tenant_scope": "esctl.tenancy",
-    "EventStore": "esctl.store.base",
-    "ReadOptions": "esctl.store.options",
-    "ExpectedVersion": "esctl.store.base",
-    "AppendResult": "esctl.store.base",
+    "EventStore": "esctl.store.interface",
+    "ReadOptions": "esctl.store.types",
+    "ExpectedVersion": "esctl.store.types",
+    "AppendResult": "esctl.store.types",
     "InMemoryEventStore": "esctl.store.memory",
     "SQLiteEventStore": "esctl.store.sqlite",
     "Projection": "esctl.projections.base",
@@ -173,10 +173,10 @@ if TYPE_CHECKING:
     from esctl.projections.runner import ProjectionRunner
     from esctl.registry import EventRegistry, default_registry, register_event
     from esctl.repository import AggregateRepository
-    from esctl.store.base import AppendResult, EventStore, ExpectedVersion
+    from esctl.store.interface import EventStore
     from esctl.store.memory import InMemoryEventStore
-    from esctl.store.options import ReadOptions
     from esctl.store.sqlite import SQLiteEventStore
+    from esctl.store.types import AppendResult, ExpectedVersion, ReadOptions
     from esctl.tenancy import (
         TenantAwareRepository,
         get_current_tenant,

@@ -19,11 +19,11 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from esctl.errors import EsctlError, InvalidInputError
+from esctl.errors import EsctlError, ExitStatus, InvalidInputError
 from esctl.events import ENVELOPE_FIELDS, RESERVED_FIELDS, DomainEvent, GenericEvent, StoredEvent, stream_id
 from esctl.registry import EventRegistry, default_registry
 from esctl.rows import ROW_COLUMNS, Row, detached, json_form
-from esctl.timeutil import EPOCH, format_micros, from_micros
+from esctl.timeutil import EPOCH, format_micros, from_micros, to_micros
 
 INSERT_COLUMNS: tuple[str, ...] = tuple(c for c in ROW_COLUMNS if c != "position")
 """The columns an insert writes (the store assigns ``position``)."""
@@ -45,7 +45,7 @@ _MICROSECOND = timedelta(microseconds=1)
 class EventDecodeError(EsctlError):
     """A stored event that cannot be read back with its registered class (exit code 8)."""
 
-    exit_code = 8
+    exit_code = ExitStatus.VERIFICATION
 
 
 def dumps(value: Any) -> bytes:
@@ -64,6 +64,11 @@ def event_to_row(event: DomainEvent, stored_at: int) -> InsertRow:
         InvalidInputError: The event's metadata is not JSON-serializable.
     """
     return events_to_rows([event], stored_at)[0]
+
+
+def stored_event_to_row(stored: StoredEvent) -> Row:
+    """Return the stored row (``rows.ROW_COLUMNS`` order) of an event read back from any store."""
+    return (stored.global_position, *event_to_row(stored.event, to_micros(stored.stored_at)))
 
 
 def events_to_rows(events: Sequence[DomainEvent], stored_at: int) -> list[InsertRow]:

@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict
 from esctl.errors import UsageError
 from esctl.events import DomainEvent
 from esctl.registry import register_event
-from esctl.store.base import AppendChunk, EventStore
-from esctl.store.options import ReadOptions
+from esctl.store.interface import EventStore
+from esctl.store.types import AppendChunk, ReadOptions
 from esctl.timeutil import to_micros
 
 DEMO_TENANTS: dict[str, UUID] = {

@@ -7,6 +7,40 @@ into these classes inside the store, nowhere else.
 
 from __future__ import annotations
 
+import enum
+from typing import TYPE_CHECKING, Self
+
+if TYPE_CHECKING:
+    from esctl.store.types import AppendChunk
+
+
+class ExitStatus(enum.IntEnum):
+    """The process exit codes of ``esctl``, each with the line the help and README show for it."""
+
+    OK = 0, "ok"
+    INTERNAL = 1, "internal error"
+    USAGE = 2, "usage"
+    INVALID_INPUT = 3, "invalid input"
+    CONFLICT = 4, "version conflict"
+    NOT_FOUND = 5, "not found"
+    BUSY = 6, "database busy"
+    UNUSABLE = 7, "database unusable"
+    VERIFICATION = 8, "verification or projection failure"
+    INTERRUPTED = 130, "interrupted"
+
+    description: str
+
+    def __new__(cls, value: int, description: str) -> Self:
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.description = description
+        return member
+
+    @classmethod
+    def summary(cls) -> str:
+        """Return ``"0 ok, 1 internal error, …"``: the codes as the help text lists them."""
+        return ", ".join(f"{status.value} {status.description}" for status in cls)
+
 
 class EsctlError(Exception):
     """Base class of every error esctl raises on purpose.
@@ -14,20 +48,33 @@ class EsctlError(Exception):
     Attributes:
         exit_code: The process exit code the CLI uses for this error.
         hint: A short suggestion for the user, shown after the message.
+        batch_index: For an append refused because of one event: that event's index in its
+            batch, or in ``batch_chunk`` when the append came in chunks.
+        batch_chunk: For an append in chunks (``EventStore.append_chunks``): the chunk holding
+            the event the error is about.
     """
 
-    exit_code: int = 1
+    exit_code: ExitStatus = ExitStatus.INTERNAL
+    batch_index: int | None = None
+    batch_chunk: AppendChunk | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
 
+    def in_batch(self, index: int, chunk: AppendChunk | None = None) -> Self:
+        """Mark this error as being about the event at ``index`` of its batch (or ``chunk``)."""
+        self.batch_index = index
+        if chunk is not None:
+            self.batch_chunk = chunk
+        return self
+
 
 class UsageError(EsctlError):
     """Options that do not fit together (exit code 2)."""
 
-    exit_code = 2
+    exit_code = ExitStatus.USAGE
 
 
 class InvalidInputError(EsctlError):
@@ -38,7 +85,7 @@ class InvalidInputError(EsctlError):
         field: The field that is wrong, when one is.
     """
 
-    exit_code = 3
+    exit_code = ExitStatus.INVALID_INPUT
 
     def __init__(
         self,
@@ -86,7 +133,7 @@ class EventRegistrationError(UsageError):
 class ConcurrencyError(EsctlError):
     """Base class of concurrency conflicts (exit code 4)."""
 
-    exit_code = 4
+    exit_code = ExitStatus.CONFLICT
 
 
 class OptimisticLockError(ConcurrencyError):
@@ -110,7 +157,7 @@ class OptimisticLockError(ConcurrencyError):
 class NotFoundError(EsctlError):
     """Something named does not exist (exit code 5)."""
 
-    exit_code = 5
+    exit_code = ExitStatus.NOT_FOUND
 
 
 class AggregateNotFoundError(NotFoundError):
@@ -132,13 +179,13 @@ class UnknownEventTypeError(NotFoundError):
 class DatabaseBusyError(EsctlError):
     """The database stayed locked by another writer past the busy timeout (exit code 6)."""
 
-    exit_code = 6
+    exit_code = ExitStatus.BUSY
 
 
 class DatabaseUnusableError(EsctlError):
     """The database cannot be used: not SQLite, corrupt, read-only, disk full (exit code 7)."""
 
-    exit_code = 7
+    exit_code = ExitStatus.UNUSABLE
 
 
 class SchemaTooNewError(DatabaseUnusableError):
@@ -148,7 +195,7 @@ class SchemaTooNewError(DatabaseUnusableError):
 class VerificationError(EsctlError):
     """``verify`` found problems, or a projection handler failed (exit code 8)."""
 
-    exit_code = 8
+    exit_code = ExitStatus.VERIFICATION
 
 
 class ProjectionError(VerificationError):

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from esctl.store.types import stream_id as stream_id  # re-exported: esctl.events.stream_id
 from esctl.timeutil import ensure_aware_utc
 
 
@@ -159,8 +160,3 @@ class EventStream:
     def is_empty(self) -> bool:
         """True when the stream has no events."""
         return not self.events
-
-
-def stream_id(aggregate_type: str, aggregate_id: UUID | str) -> str:
-    """Return the stream id for an aggregate: ``"<aggregate_type>:<aggregate_id>"``."""
-    return f"{aggregate_type}:{aggregate_id}"

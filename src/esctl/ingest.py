@@ -24,16 +24,8 @@ from esctl import codec
 from esctl.errors import EsctlError, InvalidInputError, OptimisticLockError
 from esctl.events import DomainEvent
 from esctl.registry import EventRegistry
-from esctl.store.base import (
-    AppendChunk,
-    AppendResult,
-    EventStore,
-    Expected,
-    ExpectedVersion,
-    StreamKey,
-    batch_chunk,
-    batch_index,
-)
+from esctl.store.interface import EventStore
+from esctl.store.types import AppendChunk, AppendResult, Expected, ExpectedVersion, StreamKey
 
 BOM = b"\xef\xbb\xbf"
 """The UTF-8 byte order mark: some editors write it; it is skipped at the start of an input."""
@@ -512,7 +504,7 @@ class _Totals:
 
 
 def _locate(error: EsctlError, where: Callable[[InputEvent], int | None]) -> EsctlError:
-    chunk, index = batch_chunk(error), batch_index(error)
+    chunk, index = error.batch_chunk, error.batch_index
     if chunk is None or index is None:
         return error
     item = chunk.events[index]

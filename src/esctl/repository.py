@@ -9,7 +9,8 @@ from uuid import UUID
 from esctl.aggregates import AggregateRoot
 from esctl.errors import AggregateNotFoundError
 from esctl.events import DomainEvent
-from esctl.store.base import EventStore, ExpectedVersion
+from esctl.store.interface import EventStore
+from esctl.store.types import ExpectedVersion
 
 A = TypeVar("A", bound=AggregateRoot)  # type: ignore[type-arg]
 

@@ -11,7 +11,7 @@ from uuid import UUID
 from esctl.aggregates import AggregateRoot
 from esctl.errors import TenantMismatchError
 from esctl.repository import AggregateRepository, EventPublisher
-from esctl.store.base import EventStore
+from esctl.store.interface import EventStore
 
 _current_tenant: ContextVar[UUID | None] = ContextVar("esctl_current_tenant", default=None)
 

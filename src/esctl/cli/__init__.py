@@ -3,17 +3,14 @@
 ``main()`` is the console script. It offers the command line to ``quick`` first (``dump`` as
 NDJSON or JSON, ``append FILE|-`` and ``--version``, answered without importing Typer) and
 otherwise runs the Typer application, ``app``, which is built on first use. Esctl errors become one line on stderr
-and the exit code documented for them (README, "Exit codes") inside the app itself
-(``EsctlGroup``); anything else that escapes is an internal error, exit code 1.
+and the exit code documented for them (README, "Exit codes"); every path turns an exception into
+its status with one function, ``esctl.cli.status.exit_status``.
 """
 
 from __future__ import annotations
 
 import sys
-import traceback
 from typing import TYPE_CHECKING, Any
-
-from esctl.cli.runtime import settings
 
 if TYPE_CHECKING:
     import typer
@@ -29,11 +26,9 @@ def main() -> None:
             sys.exit(code)
         typer_app()(prog_name="esctl")
     except Exception as error:
-        if settings.verbose:
-            traceback.print_exc()
-        message = f"Error: unexpected {type(error).__name__}: {error}".replace("\n", " ")
-        print(f"{message} — run with -v for a traceback", file=sys.stderr)
-        sys.exit(1)
+        from esctl.cli.status import exit_status
+
+        sys.exit(exit_status(error))
 
 
 def typer_app() -> typer.Typer:

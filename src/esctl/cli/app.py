@@ -9,23 +9,21 @@ terminal, and examples are indented code blocks, shown line by line.
 
 from __future__ import annotations
 
-import os
 import sys
-import traceback
-from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from typer import _click
 from typer.core import TyperGroup
 
-from esctl.cli.runtime import load_app, report_error, settings
+from esctl.cli.filters import typer_option
+from esctl.cli.runtime import load_app, settings
+from esctl.cli.spec import GLOBAL
+from esctl.errors import ExitStatus
 
-HELP = """Administer an esctl event store (SQLite) and its projections.
+HELP = f"""Administer an esctl event store (SQLite, or memory: to try things) and its projections.
 
-Data goes to stdout; messages and progress go to stderr. Exit codes: 0 ok, 1 internal error,
-2 usage, 3 invalid input, 4 version conflict, 5 not found, 6 database busy, 7 database unusable,
-8 verification or projection failure, 130 interrupted.
+Data goes to stdout; messages and progress go to stderr. Exit codes: {ExitStatus.summary()}.
 
 **Examples**
 
@@ -68,17 +66,10 @@ class EsctlGroup(TyperGroup):
         except _click.exceptions.UsageError as error:
             # A command's own options are parsed here (and nested groups' commands too).
             _exit_on_usage_error(error, command_path)
-        except EsctlError as error:
-            if settings.verbose:
-                traceback.print_exc()
-            report_error(error)
-            raise typer.Exit(error.exit_code) from None
-        except BrokenPipeError:
-            # The reader went away (`esctl dump | head`): not an error of ours. Point stdout at
-            # /dev/null so the interpreter's final flush does not complain a second time.
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(0) from None
+        except (EsctlError, BrokenPipeError) as error:
+            from esctl.cli.status import exit_status
+
+            raise typer.Exit(exit_status(error)) from None
 
 
 _HELP_ONLY = "esctl.help_only"
@@ -140,23 +131,10 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def global_options(
     ctx: typer.Context,
-    db: Annotated[
-        Path,
-        typer.Option("--db", envvar="ESCTL_DB", help="The SQLite event store file.", show_envvar=True),
-    ] = Path("events.db"),
-    app_modules: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--app",
-            envvar="ESCTL_APP",
-            show_envvar=True,
-            metavar="MODULE",
-            help="Python module or .py file that registers your event classes and projections; "
-            "repeatable (default: app in [tool.esctl] of ./pyproject.toml).",
-        ),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summaries.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail; tracebacks on errors.")] = False,
+    db: Annotated[str, typer_option(GLOBAL["db"])] = GLOBAL["db"].default or "",
+    app_modules: Annotated[list[str] | None, typer_option(GLOBAL["app_modules"])] = None,
+    quiet: Annotated[bool, typer_option(GLOBAL["quiet"])] = False,
+    verbose: Annotated[bool, typer_option(GLOBAL["verbose"])] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),

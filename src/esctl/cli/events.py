@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from esctl.cli.app import app
+from esctl.cli.dumping import dump_lines, event_line_pages
 from esctl.cli.filters import (
+    APPEND,
     AggregateIdOption,
     AggregateTypeOption,
     EventTypeOption,
@@ -23,6 +25,7 @@ from esctl.cli.filters import (
     TenantOption,
     ToPositionOption,
     UntilOption,
+    typer_option,
 )
 from esctl.cli.importing import SummaryFormat, append_input, parse_expected, report_append, summary_of
 from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format, screenful
@@ -30,9 +33,7 @@ from esctl.cli.runtime import load_app, open_store, run
 from esctl.cli.selection import EventFilter, parse_uuid
 
 if TYPE_CHECKING:
-    from esctl.store.base import Expected
-    from esctl.store.options import ReadOptions
-    from esctl.store.sqlite import SQLiteEventStore
+    from esctl.store.types import Expected, ReadOptions
 
 
 DUMP_COLUMNS = (
@@ -64,53 +65,18 @@ def append(
         str | None,
         typer.Argument(metavar="FILE|-", help="NDJSON or JSON-array file; '-' (or nothing, when piped) reads stdin."),
     ] = None,
-    event_type: Annotated[
-        str | None, typer.Option("--type", metavar="EVENT_TYPE", help="Append one event of this type from flags.")
-    ] = None,
-    aggregate_type: Annotated[
-        str | None, typer.Option("--aggregate-type", metavar="TYPE", help="With --type: the stream's aggregate type.")
-    ] = None,
-    aggregate_id: Annotated[
-        str | None,
-        typer.Option("--aggregate-id", metavar="UUID", help="With --type: the stream (default: a new aggregate)."),
-    ] = None,
-    tenant: Annotated[
-        str | None, typer.Option("--tenant", "-t", metavar="UUID", help="With --type: the tenant.")
-    ] = None,
-    data: Annotated[
-        str | None, typer.Option("--data", metavar="JSON", help="With --type: the payload, a JSON object.")
-    ] = None,
-    occurred_at: Annotated[
-        str | None, typer.Option("--occurred-at", metavar="WHEN", help="With --type: when it happened (default: now).")
-    ] = None,
-    event_id: Annotated[
-        str | None, typer.Option("--event-id", metavar="UUID", help="With --type: the event id (default: a new one).")
-    ] = None,
-    expected_version: Annotated[
-        str | None,
-        typer.Option(
-            "--expected-version",
-            metavar="N|no-stream|exists|any",
-            help="Each stream the input touches must be at this version first (exit 4 if not).",
-        ),
-    ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Refuse event types no --app class registers.")] = False,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size",
-            min=1,
-            metavar="N",
-            help="Commit every N events (each chunk atomic) instead of the whole input at once.",
-        ),
-    ] = None,
-    allow_empty: Annotated[
-        bool, typer.Option("--allow-empty", help="An input without events is not an error.")
-    ] = False,
-    fmt: Annotated[
-        SummaryFormat | None,
-        typer.Option("--format", "-f", case_sensitive=False, help="text summary on stderr, or json on stdout."),
-    ] = None,
+    event_type: Annotated[str | None, typer_option(APPEND["event_type"])] = None,
+    aggregate_type: Annotated[str | None, typer_option(APPEND["aggregate_type"])] = None,
+    aggregate_id: Annotated[str | None, typer_option(APPEND["aggregate_id"])] = None,
+    tenant: Annotated[str | None, typer_option(APPEND["tenant"])] = None,
+    data: Annotated[str | None, typer_option(APPEND["data"])] = None,
+    occurred_at: Annotated[str | None, typer_option(APPEND["occurred_at"])] = None,
+    event_id: Annotated[str | None, typer_option(APPEND["event_id"])] = None,
+    expected_version: Annotated[str | None, typer_option(APPEND["expected_version"])] = None,
+    strict: Annotated[bool, typer_option(APPEND["strict"])] = False,
+    batch_size: Annotated[int | None, typer_option(APPEND["batch_size"])] = None,
+    allow_empty: Annotated[bool, typer_option(APPEND["allow_empty"])] = False,
+    fmt: Annotated[SummaryFormat | None, typer_option(APPEND["fmt"], case_sensitive=False)] = None,
 ) -> None:
     """Append events from NDJSON, a JSON array, stdin, or one event given as flags.
 
@@ -253,40 +219,41 @@ def dump(
         limit=limit,
     )
     options = event_filter.to_read_options()
-    run(_dump(options, resolve_format(fmt)))
+    _dump(options, resolve_format(fmt))
 
 
-async def _dump(options: ReadOptions, fmt: OutputFormat) -> None:
-    async with open_store(readonly=True) as store:
-        if fmt in (OutputFormat.ndjson, OutputFormat.json):
-            writer = RowWriter(fmt, DUMP_COLUMNS)
-            async for lines in store.read_json_lines(options):
-                writer.write_json_lines(lines)
-            writer.close()
-        elif fmt is OutputFormat.csv:
-            writer = RowWriter(fmt, DUMP_COLUMNS)
-            async for lines in store.read_json_lines(options):
-                writer.write(_split_payload(line) for line in lines)
-            writer.close()
-        else:
-            await _dump_table(store, options)
+def _dump(options: ReadOptions, fmt: OutputFormat) -> None:
+    if fmt in (OutputFormat.ndjson, OutputFormat.json):
+        dump_lines(options, array=fmt is OutputFormat.json)
+    elif fmt is OutputFormat.csv:
+        writer = RowWriter(fmt, DUMP_COLUMNS)
+        for lines in event_line_pages(options):
+            writer.write(_split_payload(line) for line in lines)
+        writer.close()
+    else:
+        _dump_table(options)
 
 
-async def _dump_table(store: SQLiteEventStore, options: ReadOptions) -> None:
+def _dump_table(options: ReadOptions) -> None:
     import dataclasses
 
     shown = options.limit if options.limit is not None else screenful()
     writer = RowWriter(OutputFormat.table, DUMP_COLUMNS, table_columns=TABLE_COLUMNS)
-    async for lines in store.read_json_lines(dataclasses.replace(options, limit=shown)):
+    for lines in event_line_pages(dataclasses.replace(options, limit=shown)):
         writer.write(_table_row(line) for line in lines)
     footer = None
     if options.limit is None and writer.count >= shown:
-        total = await store.count_events(options)
+        total = run(_count(options))
         if total > writer.count:
             footer = f"{writer.count:,} of {total:,} events shown; use --limit N, or --format ndjson for all of them."
     elif writer.count == 0:
         footer = "No events match."
     writer.close(footer=footer)
+
+
+async def _count(options: ReadOptions) -> int:
+    async with open_store(readonly=True) as store:
+        return await store.count_events(options)
 
 
 _ENVELOPE = frozenset(DUMP_COLUMNS) - {"payload"}

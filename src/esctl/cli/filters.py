@@ -1,44 +1,40 @@
-"""The event filter options (``--tenant``, ``--type``, ``--since`` …) as Typer declares them.
+"""The options of ``dump`` and ``append`` as Typer declares them, built from ``spec``.
 
-``dump`` uses them; any command that selects events can reuse them. ``selection.EventFilter``
-turns their values into ``ReadOptions``.
+``dump`` uses the event filters (``--tenant``, ``--type``, ``--since`` …); any command that
+selects events can reuse them. ``selection.EventFilter`` turns their values into ``ReadOptions``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-TenantOption = Annotated[
-    list[str] | None,
-    typer.Option("--tenant", "-t", metavar="UUID", help="Only this tenant's events; repeat for several."),
-]
-AggregateTypeOption = Annotated[
-    str | None, typer.Option("--aggregate-type", metavar="TYPE", help="Only streams of this aggregate type.")
-]
-AggregateIdOption = Annotated[
-    str | None, typer.Option("--aggregate-id", metavar="UUID", help="Only this aggregate's events.")
-]
-EventTypeOption = Annotated[
-    list[str] | None,
-    typer.Option("--type", metavar="EVENT_TYPE", help="Only events of this type; repeat for several."),
-]
-SinceOption = Annotated[
-    str | None,
-    typer.Option(
-        "--since",
-        metavar="WHEN",
-        help="Only events that occurred at or after WHEN: ISO 8601 with offset "
-        "(2026-11-01T08:00:00Z) or a duration ago (90m, 24h, 7d).",
-    ),
-]
-UntilOption = Annotated[
-    str | None,
-    typer.Option("--until", metavar="WHEN", help="Only events that occurred before WHEN (same forms as --since)."),
-]
-FromPositionOption = Annotated[
-    int | None, typer.Option("--from-position", min=1, help="First global position (inclusive).")
-]
-ToPositionOption = Annotated[int | None, typer.Option("--to-position", min=1, help="Last global position (inclusive).")]
-LimitOption = Annotated[int | None, typer.Option("--limit", "-n", min=0, help="At most this many events.")]
+from esctl.cli.spec import APPEND, DUMP, GLOBAL, Opt
+
+
+def typer_option(option: Opt, **extra: Any) -> Any:
+    """Return the ``typer.Option`` for ``option``, as ``spec`` declares it (plus ``extra``)."""
+    settings: dict[str, Any] = {"help": option.help}
+    if option.metavar is not None and option.metavar != "INTEGER":
+        settings["metavar"] = option.metavar
+    if option.minimum is not None:
+        settings["min"] = option.minimum
+    if option.envvar is not None:
+        settings["envvar"] = option.envvar
+        settings["show_envvar"] = True
+    first, *others = option.flags
+    return typer.Option(first, *others, **settings, **extra)
+
+
+TenantOption = Annotated[list[str] | None, typer_option(DUMP["tenant"])]
+AggregateTypeOption = Annotated[str | None, typer_option(DUMP["aggregate_type"])]
+AggregateIdOption = Annotated[str | None, typer_option(DUMP["aggregate_id"])]
+EventTypeOption = Annotated[list[str] | None, typer_option(DUMP["types"])]
+SinceOption = Annotated[str | None, typer_option(DUMP["since"])]
+UntilOption = Annotated[str | None, typer_option(DUMP["until"])]
+FromPositionOption = Annotated[int | None, typer_option(DUMP["from_position"])]
+ToPositionOption = Annotated[int | None, typer_option(DUMP["to_position"])]
+LimitOption = Annotated[int | None, typer_option(DUMP["limit"])]
+
+__all__ = ["APPEND", "DUMP", "GLOBAL", "typer_option"]

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
     from esctl.ingest import ImportResult, InputEvent
-    from esctl.store.base import Expected
+    from esctl.store.types import Expected
 
 T = TypeVar("T")
 
@@ -36,7 +36,7 @@ def parse_expected(text: str | None) -> Expected:
     Raises:
         ValueError: ``text`` is not a version, ``no-stream``, ``exists`` or ``any``.
     """
-    from esctl.store.base import ExpectedVersion
+    from esctl.store.types import ExpectedVersion
 
     if text is None or text.strip().lower() == "any":
         return ExpectedVersion.ANY

@@ -14,10 +14,10 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
-import typer
-
+from esctl.cli.filters import typer_option
 from esctl.cli.jsonlines import JsonLines
 from esctl.cli.runtime import settings, stdout_bytes, stdout_is_terminal
+from esctl.cli.spec import DUMP
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -33,15 +33,7 @@ class OutputFormat(enum.StrEnum):
     csv = "csv"
 
 
-FormatOption = Annotated[
-    OutputFormat | None,
-    typer.Option(
-        "--format",
-        "-f",
-        case_sensitive=False,
-        help="table (default on a terminal), ndjson (default when piped), json (one array) or csv.",
-    ),
-]
+FormatOption = Annotated[OutputFormat | None, typer_option(DUMP["fmt"], case_sensitive=False)]
 """The shared ``--format`` option of listing commands."""
 
 

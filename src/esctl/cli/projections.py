@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from esctl.projections.persisted import PersistedProjection
     from esctl.projections.registry import ProjectionRegistry
     from esctl.projections.runner import CatchUpResult, ProjectionRunner, ProjectionStatus
-    from esctl.store.options import ReadOptions
-    from esctl.store.sqlite import SQLiteEventStore
+    from esctl.store.interface import EventStore
+    from esctl.store.types import ReadOptions
 
 T = TypeVar("T")
 PANEL = "Projections"
@@ -518,7 +518,7 @@ def _registry() -> ProjectionRegistry:
     return default_projections
 
 
-def _runner(store: SQLiteEventStore, registry: ProjectionRegistry, batch_size: int | None) -> ProjectionRunner:
+def _runner(store: EventStore, registry: ProjectionRegistry, batch_size: int | None) -> ProjectionRunner:
     from esctl.projections.runner import ProjectionRunner
 
     return ProjectionRunner(store, registry, batch_size=batch_size)

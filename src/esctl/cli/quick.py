@@ -16,39 +16,31 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-from esctl.cli.runtime import load_app, report_error, settings, stdout_bytes
+from esctl.cli.runtime import load_app, settings
+from esctl.cli.spec import COMMANDS, GLOBAL, Opt
+from esctl.errors import EsctlError
 
-_GLOBAL_VALUES = {"--db": "db", "--app": "app"}
-_GLOBAL_FLAGS = {"-q": "quiet", "--quiet": "quiet", "-v": "verbose", "--verbose": "verbose"}
-_DUMP_VALUES = {
-    "--tenant": "tenant",
-    "-t": "tenant",
-    "--aggregate-type": "aggregate_type",
-    "--aggregate-id": "aggregate_id",
-    "--type": "type",
-    "--since": "since",
-    "--until": "until",
-    "--from-position": "from_position",
-    "--to-position": "to_position",
-    "--limit": "limit",
-    "-n": "limit",
-    "--format": "format",
-    "-f": "format",
+
+def _valued(table: dict[str, Opt]) -> dict[str, str]:
+    """Option name -> parameter, for the options of ``table`` that take a value."""
+    return {name: o.param for o in table.values() if o.quick and not o.flag for name in o.flags}
+
+
+def _flags(table: dict[str, Opt]) -> dict[str, str]:
+    """Option name -> parameter, for the switches of ``table``."""
+    return {name: o.param for o in table.values() if o.quick and o.flag for name in o.flags}
+
+
+_GLOBAL_VALUES, _GLOBAL_FLAGS = _valued(GLOBAL), _flags(GLOBAL)
+_TABLES = {command: (_valued(table), _flags(table)) for command, table in COMMANDS.items()}
+_REPEATABLE = {command: {o.param for o in table.values() if o.repeatable} for command, table in COMMANDS.items()}
+_LEAST = {
+    command: {o.param: o.minimum for o in table.values() if o.minimum is not None}
+    for command, table in COMMANDS.items()
 }
-_APPEND_VALUES = {
-    "--expected-version": "expected_version",
-    "--batch-size": "batch_size",
-    "--format": "format",
-    "-f": "format",
-}
-_APPEND_FLAGS = {"--strict": "strict", "--allow-empty": "allow_empty"}
-_REPEATABLE = frozenset({"app", "tenant", "type"})
-_LEAST = {"from_position": 1, "to_position": 1, "limit": 0, "batch_size": 1}
-"""The integer options and their smallest allowed value (as the commands declare them)."""
+"""Per command, its integer options and their least allowed values."""
 
 Values = dict[str, list[str]]
 """Option values by name, as given (flags have one empty string per use)."""
@@ -72,31 +64,20 @@ def run_quick(argv: Sequence[str]) -> int | None:
     job = _dump_job(values) if command == "dump" else _append_job(values, arguments[0])
     if job is None:
         return None
-    env_db, env_app = os.environ.get("ESCTL_DB"), os.environ.get("ESCTL_APP")
+    db_option, app_option = GLOBAL["db"], GLOBAL["app_modules"]
+    env_db, env_app = os.environ.get(db_option.envvar or ""), os.environ.get(app_option.envvar or "")
     # As click reads them: an empty variable counts as unset; a list option's splits on whitespace.
-    db = _last(given, "db") or env_db or "events.db"
-    app_modules = given.get("app") or (env_app.split() if env_app else [])
+    db = _last(given, db_option.param) or env_db or db_option.default or ""
+    app_modules = given.get(app_option.param) or (env_app.split() if env_app else [])
     quiet, verbose = "quiet" in given, "verbose" in given
-    settings.reset(db=Path(db), app_modules=tuple(app_modules), quiet=quiet, verbose=verbose)
+    settings.reset(db=db, app_modules=tuple(app_modules), quiet=quiet, verbose=verbose)
     try:
         load_app()
         job()
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`esctl dump | head`): not an error, as in the Typer command.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
-    except Exception as error:
-        from esctl.errors import EsctlError
+    except (KeyboardInterrupt, BrokenPipeError, EsctlError) as error:
+        from esctl.cli.status import exit_status
 
-        if not isinstance(error, EsctlError):
-            raise
-        if settings.verbose:
-            traceback.print_exc()
-        report_error(error)
-        return error.exit_code
+        return exit_status(error)
     return 0
 
 
@@ -111,14 +92,16 @@ def _parse(argv: Sequence[str]) -> tuple[Values, str, Values, list[str]] | None:
     if not rest or rest[0] not in ("dump", "append"):
         return None
     command, values = rest[0], Values()
-    valued, flags, arguments = (_DUMP_VALUES, {}, 0) if command == "dump" else (_APPEND_VALUES, _APPEND_FLAGS, 1)
+    valued, flags = _TABLES[command]
+    arguments = 0 if command == "dump" else 1
     positional = _options(rest[1:], valued, flags, values, interspersed=True)
     if positional is None or len(positional) != arguments:
         return None  # an option the command does not know, or arguments it does not take
+    repeatable, least = _REPEATABLE[command], _LEAST[command]
     for name, given_values in values.items():
-        if name not in _REPEATABLE and len(given_values) > 1:
+        if name not in repeatable and len(given_values) > 1:
             values[name] = given_values[-1:]  # click keeps the last value of an option given twice
-        if name in _LEAST and not all(_integer(v, _LEAST[name]) for v in given_values):
+        if name in least and not all(_integer(v, least[name]) for v in given_values):
             return None
     return given, command, values, positional
 
@@ -179,7 +162,7 @@ def _last(values: dict[str, list[str]], name: str) -> str | None:
 
 def _dump_job(values: Values) -> Callable[[], None] | None:
     """Return the work of ``dump`` with these options, or ``None`` for a format left to Typer."""
-    fmt = (_last(values, "format") or ("" if sys.stdout.isatty() else "ndjson")).lower()
+    fmt = (_last(values, "fmt") or ("" if sys.stdout.isatty() else "ndjson")).lower()
     if fmt not in ("ndjson", "json"):
         return None  # a table (the default on a terminal) or CSV: the Typer command renders those
     return lambda: _dump(values, array=fmt == "json")
@@ -189,7 +172,7 @@ def _append_job(values: Values, file: str) -> Callable[[], None] | None:
     """Return the work of ``append FILE`` with these options, or ``None`` to leave it to Typer."""
     from esctl.cli.importing import SummaryFormat, append_input, parse_expected, report_append
 
-    fmt = (_last(values, "format") or "text").lower()
+    fmt = (_last(values, "fmt") or "text").lower()
     if fmt not in ("text", "json"):
         return None
     try:
@@ -208,13 +191,8 @@ def _append_job(values: Values, file: str) -> Callable[[], None] | None:
 
 def _dump(values: Values, *, array: bool) -> None:
     """Write the selected events to stdout, a page at a time, exactly as ``esctl dump`` does."""
-    import sqlite3
-
-    from esctl.cli.jsonlines import JsonLines
+    from esctl.cli.dumping import dump_lines
     from esctl.cli.selection import EventFilter
-    from esctl.rows import row_to_json_line
-    from esctl.store.sqlite import reads, schema
-    from esctl.store.sqlite.driver import connect, default_busy_timeout, translate_error
 
     def number(name: str) -> int | None:
         text = _last(values, name)
@@ -224,23 +202,11 @@ def _dump(values: Values, *, array: bool) -> None:
         tenants=values.get("tenant"),
         aggregate_type=_last(values, "aggregate_type"),
         aggregate_id=_last(values, "aggregate_id"),
-        types=values.get("type"),
+        types=values.get("types"),
         since=_last(values, "since"),
         until=_last(values, "until"),
         from_position=number("from_position"),
         to_position=number("to_position"),
         limit=number("limit"),
     ).to_read_options()
-    path = settings.db
-    busy_timeout = default_busy_timeout()
-    try:
-        conn = connect(path, schema.check_readable, readonly=True, busy_timeout=busy_timeout)
-        try:
-            writer = JsonLines(stdout_bytes(), array=array)
-            for lines in reads.pages(conn, options, lambda rows: [row_to_json_line(r) for r in rows]):
-                writer.write(lines)
-            writer.close()
-        finally:
-            conn.close()
-    except sqlite3.Error as error:
-        raise translate_error(error, path) from error
+    dump_lines(options, array=array)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from esctl.errors import EsctlError
-    from esctl.store.sqlite import SQLiteEventStore
+    from esctl.store.interface import EventStore
 
 T = TypeVar("T")
 
@@ -25,14 +25,14 @@ T = TypeVar("T")
 class Settings:
     """The global options of this invocation (reset by the app callback on every run)."""
 
-    db: Path = Path("events.db")
+    db: str = "events.db"
     app_modules: tuple[str, ...] = ()
     quiet: bool = False
     verbose: bool = False
     _console: Console | None = field(default=None, repr=False)
     _app_loaded: list[str] | None = field(default=None, repr=False)
 
-    def reset(self, *, db: Path, app_modules: tuple[str, ...], quiet: bool, verbose: bool) -> None:
+    def reset(self, *, db: str, app_modules: tuple[str, ...], quiet: bool, verbose: bool) -> None:
         """Start a new invocation with these global options."""
         self.db = db
         self.app_modules = app_modules
@@ -100,29 +100,20 @@ def load_app() -> list[str]:
     return list(settings._app_loaded)
 
 
-def open_store(*, readonly: bool, create: bool = True) -> SQLiteEventStore:
-    """Return the store at ``--db``.
+def open_store(*, readonly: bool, create: bool = True) -> EventStore:
+    """Return the store ``--db`` names (a path or a URL; ``esctl.store.open_store``).
 
     Only ``init``, ``append`` and ``demo`` create a store. Every other command opens an existing
-    one: read-only (``readonly=True``), or read-write with ``create=False`` — then a missing file
-    is exit 5 (the message the read commands give) and a database without esctl's schema is
-    exit 7, so a mistyped ``--db`` never becomes a new empty store.
-
-    Args:
-        readonly: Open with ``mode=ro``; never creates or changes the file.
-        create: For a read-write store: create the file and schema when missing.
+    one: read-only (``readonly=True``), or read-write with ``create=False`` — then a missing
+    store is exit 5 (the message the read commands give) and a database without esctl's schema
+    is exit 7, so a mistyped ``--db`` never becomes a new empty store.
 
     Raises:
-        DatabaseNotFoundError: ``create=False`` and the file does not exist.
-        DatabaseUnusableError: ``create=False`` and it is not an esctl event store.
+        UsageError: ``--db`` names a scheme this esctl does not open.
     """
-    from esctl.store.sqlite import SQLiteEventStore
+    from esctl.store import open_store as open_target
 
-    if not readonly and not create:
-        from esctl.store.sqlite.schema import require_store
-
-        require_store(settings.db)
-    return SQLiteEventStore(settings.db, readonly=readonly)
+    return open_target(settings.db, readonly=readonly, create=create)
 
 
 def plural(count: int, noun: str) -> str:

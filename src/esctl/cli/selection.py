@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from uuid import UUID
 
 if TYPE_CHECKING:
-    from esctl.store.options import ReadOptions
+    from esctl.store.types import ReadOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +41,7 @@ class EventFilter:
         from datetime import UTC
 
         from esctl.errors import UsageError
-        from esctl.store.options import ReadOptions
+        from esctl.store.types import ReadOptions
         from esctl.timeutil import parse_timestamp
 
         moment = now if now is not None else datetime.now(UTC)

@@ -28,9 +28,9 @@ from uuid import UUID, uuid4
 
 from esctl.errors import ProjectionError, ProjectionNotFoundError, UsageError
 from esctl.projections.persisted import Applier, HandlerFailure, PersistedProjection, ReadModel, is_store_failure
-from esctl.store.base import EventStore
-from esctl.store.options import ReadOptions
+from esctl.store.interface import EventStore
 from esctl.store.readmodel import NO_TENANT, Checkpoint, DeadLetter, Document, ProjectionFailure, ProjectionStorage, Row
+from esctl.store.types import ReadOptions
 from esctl.timeutil import now_micros
 
 Progress = Callable[[str, int, int], None]

@@ -70,19 +70,22 @@ def default_busy_timeout() -> float:
     return seconds
 
 
-def open_connection(path: Path, *, readonly: bool, busy_timeout: float) -> sqlite3.Connection:
+def open_connection(path: Path, *, readonly: bool, busy_timeout: float, create: bool = True) -> sqlite3.Connection:
     """Open ``path``: read-only through a ``mode=ro`` URI (never creating it), or read-write.
 
+    Args:
+        create: For a read-write connection: create the file when it does not exist.
+
     Raises:
-        DatabaseNotFoundError: ``readonly`` and the file does not exist.
+        DatabaseNotFoundError: The file does not exist, and is not to be created.
         DatabaseUnusableError: The path cannot be opened.
     """
+    if (readonly or not create) and not path.exists():
+        raise DatabaseNotFoundError(
+            f"database {path} does not exist",
+            hint="check --db / ESCTL_DB, or create it with `esctl init`",
+        )
     if readonly:
-        if not path.exists():
-            raise DatabaseNotFoundError(
-                f"database {path} does not exist",
-                hint="check --db / ESCTL_DB, or create it with `esctl init`",
-            )
         target = f"file:{quote(str(path.resolve()))}?mode=ro"
         conn = sqlite3.connect(target, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
     else:
@@ -93,14 +96,21 @@ def open_connection(path: Path, *, readonly: bool, busy_timeout: float) -> sqlit
                 f"cannot create {path}: the directory {path.parent} does not exist",
                 hint="create the directory first, or give --db a path in an existing one",
             )
-        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
-    # Not bound to the opening thread: a store's calls may run on its worker thread or, for a
-    # short write, on the event loop's (``Worker.run_short``), never both at once.
+        # ``mode=rwc`` creates a missing file, ``mode=rw`` never does (a file removed meanwhile).
+        target = f"file:{quote(str(path.resolve()))}?mode={'rwc' if create else 'rw'}"
+        conn = sqlite3.connect(target, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
+    # Not bound to the opening thread: it is opened on the store's worker thread, and ``close()``
+    # may run on another thread once the worker has stopped.
     return conn
 
 
 def connect(
-    path: Path, setup: Callable[[sqlite3.Connection], object], *, readonly: bool, busy_timeout: float
+    path: Path,
+    setup: Callable[[sqlite3.Connection], object],
+    *,
+    readonly: bool,
+    busy_timeout: float,
+    create: bool = True,
 ) -> sqlite3.Connection:
     """Open ``path`` and make it ready for use: ``setup`` (check or migrate the schema), pragmas.
 
@@ -110,7 +120,7 @@ def connect(
         DatabaseNotFoundError: ``readonly`` and the file does not exist.
         DatabaseUnusableError: The path cannot be opened, or ``setup`` refuses the database.
     """
-    conn = open_connection(path, readonly=readonly, busy_timeout=busy_timeout)
+    conn = open_connection(path, readonly=readonly, busy_timeout=busy_timeout, create=create)
     try:
         if readonly:
             configure(conn, readonly=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from esctl.store.options import ReadOptions
+from esctl.store.types import ReadOptions
 from esctl.timeutil import to_micros
 
 

@@ -14,9 +14,9 @@ from esctl import codec
 from esctl.registry import EventRegistry
 from esctl.rows import ROW_COLUMNS
 from esctl.store.inspection import MICROS_PER_DAY, Finding, StoreStats, StreamInfo, TenantInfo, build_stats
-from esctl.store.options import ReadOptions
 from esctl.store.sqlite import schema
 from esctl.store.sqlite.filters import where_clause
+from esctl.store.types import ReadOptions, SchemaStatus
 from esctl.timeutil import from_micros
 
 PAGE = 1000
@@ -204,24 +204,6 @@ def payload_page(conn: sqlite3.Connection, after: int, registry: EventRegistry, 
             message = getattr(error, "message", None) or f"event at position {row[0]} cannot be decoded: {error}"
             findings.append(Finding("payload", message, row[0], f"{row[4]}:{row[5]}"))
     return PayloadPage(int(rows[-1][0]), len(rows), findings, unregistered)
-
-
-@dataclass(frozen=True, slots=True)
-class SchemaStatus:
-    """A database's schema version against the one this esctl writes.
-
-    Attributes:
-        version: The database's schema version (0: no schema yet).
-        latest: The version this esctl writes.
-    """
-
-    version: int
-    latest: int
-
-    @property
-    def pending(self) -> int:
-        """Migrations not yet applied."""
-        return max(self.latest - self.version, 0)
 
 
 def schema_status(conn: sqlite3.Connection) -> SchemaStatus:

@@ -19,7 +19,6 @@ from uuid import UUID
 
 from esctl.errors import UsageError
 from esctl.registry import EventRegistry
-from esctl.store.options import ReadOptions
 from esctl.store.readmodel import (
     EVENT_COLUMNS,
     Checkpoint,
@@ -33,6 +32,7 @@ from esctl.store.readmodel import (
 from esctl.store.sqlite import schema
 from esctl.store.sqlite.driver import in_transaction, translate_error
 from esctl.store.sqlite.filters import where_clause, window_positions
+from esctl.store.types import ReadOptions
 
 T = TypeVar("T")
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 from esctl.rows import ROW_COLUMNS, Row
-from esctl.store.options import ReadOptions
 from esctl.store.sqlite.filters import where_clause, window_positions
+from esctl.store.types import ReadOptions
 
 READ_BATCH = 1000
 """Rows fetched per page."""

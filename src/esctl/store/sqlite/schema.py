@@ -8,10 +8,8 @@ end of ``MIGRATIONS``; a released one is never edited.
 from __future__ import annotations
 
 import sqlite3
-from pathlib import Path
 
 from esctl.errors import DatabaseUnusableError, SchemaTooNewError
-from esctl.store.sqlite.driver import open_connection, translate_error
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: the event log.
@@ -169,24 +167,22 @@ def migrate(conn: sqlite3.Connection) -> int:
     return applied
 
 
-def require_store(path: Path, *, busy_timeout: float = 5.0) -> None:
-    """Check, without changing the file, that ``path`` is an esctl store a writer may open.
+def check_store(conn: sqlite3.Connection) -> None:
+    """Check, without changing the file, that it is an esctl store a writer may open.
 
     For commands that write to an existing store but must never create one (``catch-up``,
-    ``rebuild-projection``): a mistyped path fails here instead of becoming a new empty store,
-    and someone else's database is refused before esctl switches it to WAL or adds its tables.
-    An older schema passes (opening it for writing migrates it).
+    ``rebuild-projection``): someone else's database is refused before esctl switches it to WAL
+    or adds its tables. An older schema passes (opening it for writing migrates it).
 
     Raises:
-        DatabaseNotFoundError: The file does not exist.
         SchemaTooNewError: The database is newer than this code.
-        DatabaseUnusableError: It is not SQLite, or not an esctl event store.
+        DatabaseUnusableError: It is not an esctl event store.
     """
-    conn = open_connection(path, readonly=True, busy_timeout=busy_timeout)
-    try:
-        if pending_migrations(conn) == SCHEMA_VERSION:
-            raise not_an_event_store("no esctl schema")
-    except sqlite3.Error as error:
-        raise translate_error(error, path) from error
-    finally:
-        conn.close()
+    if pending_migrations(conn) == SCHEMA_VERSION:
+        raise not_an_event_store("no esctl schema")
+
+
+def migrate_existing(conn: sqlite3.Connection) -> int:
+    """``migrate`` a database that must already be an esctl store (``check_store``), never a new one."""
+    check_store(conn)
+    return migrate(conn)

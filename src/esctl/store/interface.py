@@ -1,284 +1,58 @@
-"""The event store interface and the append rules every store shares (``ReadOptions``: ``options``)."""
+"""The event store interface: ``EventStore``, everything a caller (the library, the CLI) may ask of a store.
+
+A backend subclasses ``EventStore`` and implements its abstract methods; the rest has generic
+versions built on ``read_all`` that a backend may replace with faster ones. ``esctl.testing``
+holds the contract suite every backend must pass.
+"""
 
 from __future__ import annotations
 
 import abc
 import dataclasses
-import enum
+import sys
 from bisect import bisect_right
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 from uuid import UUID
 
-from esctl.errors import DuplicateEventError, InvalidInputError, OptimisticLockError, TenantMismatchError
-from esctl.events import DomainEvent, EventStream, StoredEvent, stream_id
-from esctl.store.options import ReadOptions
+from esctl.errors import EsctlError, InvalidInputError
+from esctl.store.types import (
+    AppendChunk,
+    AppendResult,
+    Expected,
+    ExpectedVersion,
+    ReadOptions,
+    SchemaStatus,
+    StreamKey,
+    stream_id,
+)
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
+    from esctl.events import DomainEvent, EventStream, StoredEvent
     from esctl.registry import EventRegistry
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
     from esctl.store.readmodel import ProjectionStorage
 
-StreamKey = tuple[str, UUID]
-"""A stream's identity: ``(aggregate_type, aggregate_id)``."""
-
-_IntKey = tuple[str, int]
-"""A stream's identity with the aggregate id as its integer (cheap to hash)."""
-
-
-class ExpectedVersion(enum.Enum):
-    """What a writer expects of a stream besides an exact version number."""
-
-    ANY = "any"
-    """No check."""
-    NO_STREAM = "no_stream"
-    """The stream must not exist yet."""
-    STREAM_EXISTS = "stream_exists"
-    """The stream must have at least one event."""
-
-
-Expected = ExpectedVersion | int
-"""An expected stream version: one of ``ExpectedVersion`` or an exact version (0 = no stream)."""
-
-
-@dataclass(frozen=True, slots=True)
-class AppendResult:
-    """What an append did.
-
-    Attributes:
-        appended: Events written.
-        skipped: Events already stored with the same id and content (idempotent re-appends).
-        first_position: Global position of the first written event, or ``None``.
-        last_position: Global position of the last written event, or ``None``.
-        stream_versions: Each touched stream's version after the append.
-    """
-
-    appended: int
-    skipped: int = 0
-    first_position: int | None = None
-    last_position: int | None = None
-    stream_versions: Mapping[StreamKey, int] = field(default_factory=dict)
-
-    @property
-    def new_version(self) -> int:
-        """The stream's version after the append, when one stream was touched (else 0)."""
-        if len(self.stream_versions) != 1:
-            return 0
-        return next(iter(self.stream_versions.values()))
-
-
-class EncodedEvent(Protocol):
-    """An event on its way into a store, maybe already encoded as the row a store writes.
-
-    ``esctl.ingest.InputEvent`` is one. ``row`` (``codec.INSERT_COLUMNS`` order, with
-    ``stored_at`` and, for an auto-versioned event, ``aggregate_version`` left ``None``) lets a
-    store that writes such rows skip the model; ``event`` is the model, which may be built on
-    first use, for stores and rules that need it.
-    """
-
-    @property
-    def event(self) -> DomainEvent:
-        """The event's model."""
-        ...
-
-    @property
-    def row(self) -> list[Any] | None:
-        """The event's insert row, or ``None`` when only the model exists."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class AppendChunk:
-    """A part of an atomic append made of several parts (``EventStore.append_chunks``).
-
-    Attributes:
-        events: The part's events, in order.
-        expected_versions: Per stream, what the writer expects before the stream's first event
-            in the whole append. An entry counts in the chunk where its stream first appears
-            and is ignored anywhere else.
-        auto_version: Indexes (within ``events``) of events whose version the store assigns.
-    """
-
-    events: Sequence[EncodedEvent]
-    expected_versions: Mapping[StreamKey, Expected] | None = None
-    auto_version: Collection[int] = ()
-
-
-class StreamHead(NamedTuple):
-    """A stream's current version and the tenant it belongs to."""
-
-    version: int
-    tenant_id: UUID | None
-
-
-@dataclass(slots=True)
-class AppendPlan:
-    """The events an append will write, after the shared rules of ``plan_append``."""
-
-    events: list[DomainEvent]
-    skipped: int
-    stream_versions: dict[StreamKey, int]
-
-
-def plan_append(
-    events: Sequence[DomainEvent],
-    *,
-    heads: Mapping[StreamKey, StreamHead],
-    existing: Mapping[UUID, DomainEvent],
-    expected_versions: Mapping[StreamKey, Expected] | None = None,
-    auto_version: Collection[int] = (),
-) -> AppendPlan:
-    """Apply the append rules every store shares, and say what to write.
-
-    The rules: an ``event_id`` already stored (or earlier in the batch) with the same content is
-    skipped, with other content it is an error; each stream's expected version is checked once;
-    every stream's versions continue from its head with no gap; a stream keeps the tenant of its
-    first event. The caller writes the returned events in order, all or none.
-
-    Args:
-        events: The batch, in the order to store it.
-        heads: The current head of each stream the batch touches that exists.
-        existing: Stored events whose ids occur in the batch.
-        expected_versions: Per stream, what the writer expects (default: no check).
-        auto_version: Indexes of events whose ``aggregate_version`` is to be assigned.
-
-    Returns:
-        The plan.
-
-    Raises:
-        DuplicateEventError: An ``event_id`` is already used by other content.
-        OptimisticLockError: An expected version does not hold, or a version does not follow
-            its stream's head.
-        TenantMismatchError: An event's tenant differs from its stream's.
-    """
-    expected_versions = expected_versions or {}
-    auto = frozenset(auto_version)
-    # Streams and ids are keyed by the UUIDs' integers: ``UUID.__hash__`` is Python code, and
-    # hashing every event's keys several times cost as much as SQLite's insert. ``uuid.int`` is
-    # what UUID equality compares, so the rules are unchanged. Each stream's state is one record
-    # found once per event (and reused while the batch stays on one stream, the usual case).
-    initial = {(aggregate_type, aggregate_id.int): head for (aggregate_type, aggregate_id), head in heads.items()}
-    streams: dict[_IntKey, _StreamState] = {}
-    accepted: dict[int, DomainEvent] = {}
-    planned: list[DomainEvent] = []
-    skipped = 0
-    last_id: UUID | None = None
-    last_type: str | None = None
-    state: _StreamState | None = None
-    for index, event in enumerate(events):
-        if state is None or event.aggregate_id is not last_id or event.aggregate_type is not last_type:
-            last_id, last_type = event.aggregate_id, event.aggregate_type
-            key = (last_type, last_id.int)
-            state = streams.get(key)
-            if state is None:
-                state = streams[key] = _StreamState((last_type, last_id), initial.get(key))
-        is_auto = index in auto
-        known = accepted.get(event.event_id.int) or (existing.get(event.event_id) if existing else None)
-        if known is not None:
-            if not same_event(known, event, ignore_version=is_auto):
-                raise _at(
-                    DuplicateEventError(
-                        f"event_id {event.event_id} is already used by an event with other content",
-                        field="event_id",
-                        hint="give the event a new event_id, or send the stored event unchanged",
-                    ),
-                    index,
-                )
-            skipped += 1
-            state.resumed = True
-            continue
-        current = state.version
-        if not state.checked:
-            state.checked = True
-            if not state.resumed:
-                _check_expected(expected_versions.get(state.stream, ExpectedVersion.ANY), current, state.stream, index)
-        if not state.has_tenant:
-            state.tenant, state.has_tenant = event.tenant_id, True
-        elif state.tenant is not event.tenant_id and state.tenant != event.tenant_id:
-            raise _at(
-                TenantMismatchError(
-                    f"stream {stream_id(*state.stream)} belongs to tenant {state.tenant or 'none'}, "
-                    f"the event to tenant {event.tenant_id or 'none'}",
-                    field="tenant_id",
-                    hint="a stream keeps the tenant of its first event for life",
-                ),
-                index,
-            )
-        if is_auto:
-            event = event.model_copy(update={"aggregate_version": current + 1})
-        elif event.aggregate_version != current + 1:
-            raise _at(
-                OptimisticLockError(
-                    f"stream {stream_id(*state.stream)} is at version {current}; "
-                    f"event {event.event_id} has version {event.aggregate_version}, expected {current + 1}",
-                    aggregate_id=event.aggregate_id,
-                    expected=current + 1,
-                    actual=current,
-                ),
-                index,
-            )
-        state.version = current + 1
-        accepted[event.event_id.int] = event
-        planned.append(event)
-    return AppendPlan(planned, skipped, {s.stream: s.version for s in streams.values()})
-
-
-class _StreamState:
-    """What ``plan_append`` knows of one stream while it walks a batch."""
-
-    __slots__ = ("checked", "has_tenant", "resumed", "stream", "tenant", "version")
-
-    def __init__(self, stream: StreamKey, head: StreamHead | None) -> None:
-        self.stream = stream
-        self.version = 0 if head is None else head.version
-        self.tenant = None if head is None else head.tenant_id
-        self.has_tenant = head is not None
-        self.checked = False
-        self.resumed = False
-
-
-def same_event(a: DomainEvent, b: DomainEvent, *, ignore_version: bool = False) -> bool:
-    """True when two events carry the same content (optionally ignoring ``aggregate_version``)."""
-    left, right = a.model_dump(mode="json"), b.model_dump(mode="json")
-    if ignore_version:
-        left.pop("aggregate_version", None)
-        right.pop("aggregate_version", None)
-    return left == right
-
-
-def _check_expected(expected: Expected, current: int, key: StreamKey, index: int) -> None:
-    if expected is ExpectedVersion.ANY:
-        return
-    if expected is ExpectedVersion.NO_STREAM:
-        ok, wanted = current == 0, "no stream"
-    elif expected is ExpectedVersion.STREAM_EXISTS:
-        ok, wanted = current > 0, "an existing stream"
-    else:
-        ok, wanted = current == expected, f"version {expected}"
-    if not ok:
-        raise _at(
-            OptimisticLockError(
-                f"stream {stream_id(*key)} is at version {current}, expected {wanted}",
-                aggregate_id=key[1],
-                expected=expected,
-                actual=current,
-            ),
-            index,
-        )
-
-
 _T = TypeVar("_T")
-_Err = TypeVar("_Err", bound=Exception)
+_IntKey = tuple[str, int]
+_JSON_PAGE = 1000
 
 
-def _at(error: _Err, index: int) -> _Err:
-    error.batch_index = index  # type: ignore[attr-defined]
-    return error
+def refuse_on_event_loop(name: str) -> None:
+    """Raise ``UsageError`` when called on a thread that runs an event loop.
+
+    For the few blocking store methods: on the loop's thread they would stall every other task.
+    Cheap when asyncio was never imported (the command line's quick path).
+    """
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None and asyncio.events._get_running_loop() is not None:
+        from esctl.errors import UsageError
+
+        raise UsageError(f"{name} blocks: call it where no event loop runs, or use its async form")
 
 
 class EventStore(abc.ABC):
@@ -335,8 +109,8 @@ class EventStore(abc.ABC):
             DuplicateEventError: An ``event_id`` is already stored with other content.
             TenantMismatchError: An event's tenant differs from its stream's.
 
-            An error about one event names its chunk (``batch_chunk(error)``) and its index there
-            (``batch_index(error)``).
+            An error about one event names its chunk (``error.batch_chunk``) and its index there
+            (``error.batch_index``).
 
         Example:
             >>> # await store.append_chunks(AppendChunk(part) for part in parts)
@@ -362,12 +136,12 @@ class EventStore(abc.ABC):
             return AppendResult(appended=0)
         try:
             return await self.append_batch(events, expected_versions=expected, auto_version=auto)
-        except Exception as error:
-            index = batch_index(error)
+        except EsctlError as error:
+            index = error.batch_index
             if index is not None:
                 number = bisect_right(starts, index) - 1
-                error.batch_index = index - starts[number]  # type: ignore[attr-defined]
-                error.batch_chunk = held[number]  # type: ignore[attr-defined]
+                error.batch_index = index - starts[number]
+                error.batch_chunk = held[number]
             raise
 
     async def append_events(
@@ -400,14 +174,13 @@ class EventStore(abc.ABC):
         wanted = aggregate_id.int
         for index, event in enumerate(events):
             if event.aggregate_id.int != wanted or event.aggregate_type != aggregate_type:
-                raise _at(
+                raise (
                     InvalidInputError(
                         f"event {event.event_id} belongs to {stream_id(event.aggregate_type, event.aggregate_id)}, "
                         f"not to {stream_id(aggregate_type, aggregate_id)}",
                         field="aggregate_id",
-                    ),
-                    index,
-                )
+                    )
+                ).in_batch(index)
         if not events:
             return AppendResult(appended=0)
         return await self.append_batch(events, expected_versions={(aggregate_type, aggregate_id): expected_version})
@@ -451,6 +224,8 @@ class EventStore(abc.ABC):
         Raises:
             InvalidInputError: A timestamp is naive.
         """
+        from esctl.events import EventStream
+
         ReadOptions(from_timestamp=from_timestamp, to_timestamp=to_timestamp)  # refuses naive datetimes
         events: list[DomainEvent] = []
         version = 0
@@ -510,6 +285,69 @@ class EventStore(abc.ABC):
         traceback: TracebackType | None,
     ) -> None:
         await self.close()
+
+    # -- what the command line needs besides events (generic versions; stores may do better) -----
+
+    async def read_json_lines(self, options: ReadOptions | None = None) -> AsyncIterator[list[bytes]]:
+        """Stream the selected events as NDJSON lines (``esctl dump``'s bytes), a page at a time.
+
+        The generic version encodes what ``read_all`` returns; a store that keeps rows may send
+        them without building models.
+        """
+        from esctl.codec import stored_event_to_row
+        from esctl.rows import row_to_json_line
+
+        page: list[bytes] = []
+        async for stored in self.read_all(options):
+            page.append(row_to_json_line(stored_event_to_row(stored)))
+            if len(page) == _JSON_PAGE:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    def export_json_lines(self, options: ReadOptions | None = None) -> Iterator[list[bytes]]:
+        """Like ``read_json_lines``, but blocking: for callers with no event loop (``esctl dump``).
+
+        Never call it from async code: it does its I/O on the calling thread. The generic
+        version runs ``read_json_lines`` on a private event loop; the SQLite store reads on a
+        connection of its own, so a dump needs neither asyncio nor the event models.
+
+        Raises:
+            UsageError: Called from a running event loop.
+        """
+        refuse_on_event_loop("export_json_lines")
+        import asyncio
+
+        loop = asyncio.new_event_loop()
+        pages = aiter(self.read_json_lines(options))
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(anext(pages))
+                except StopAsyncIteration:
+                    return
+        finally:
+            close = getattr(pages, "aclose", None)
+            if close is not None:
+                loop.run_until_complete(close())
+            loop.close()
+
+    async def schema_status(self) -> SchemaStatus:
+        """Return the store's schema version and the one this esctl writes, migrating nothing.
+
+        The generic version: a store without a schema of its own is always current.
+        """
+        return SchemaStatus(1, 1)
+
+    async def migrate(self) -> tuple[int, int]:
+        """Create the schema or run pending migrations (what ``esctl init`` does).
+
+        Returns:
+            The schema version before (0 for a new store) and after.
+        """
+        status = await self.schema_status()
+        return status.version, status.latest
 
     # -- inspection (generic versions from read_all; stores may answer faster) ----------------
 
@@ -679,7 +517,7 @@ class EventStore(abc.ABC):
         """
         from contextlib import nullcontext
 
-        from esctl.store.readmodel import DocumentTables, MemoryProjectionStorage
+        from esctl.store.memory.projections import DocumentTables, MemoryProjectionStorage
 
         return nullcontext(MemoryProjectionStorage(DocumentTables()))
 
@@ -690,15 +528,3 @@ def _without_limit(options: ReadOptions | None) -> ReadOptions:
     if options.limit is None:
         return options
     return dataclasses.replace(options, limit=None)
-
-
-def batch_index(error: BaseException) -> int | None:
-    """Return the index within its batch of the event an append error is about, if known."""
-    value: Any = getattr(error, "batch_index", None)
-    return value if isinstance(value, int) else None
-
-
-def batch_chunk(error: BaseException) -> AppendChunk | None:
-    """Return the chunk holding the event an ``append_chunks`` error is about, if known."""
-    value: Any = getattr(error, "batch_chunk", None)
-    return value if isinstance(value, AppendChunk) else None

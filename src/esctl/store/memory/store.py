@@ -9,16 +9,11 @@ from typing import TypeVar
 from uuid import UUID
 
 from esctl.events import DomainEvent, StoredEvent, stream_id
-from esctl.store.base import (
-    AppendResult,
-    EventStore,
-    Expected,
-    StreamHead,
-    StreamKey,
-    plan_append,
-)
-from esctl.store.options import ReadOptions
-from esctl.store.readmodel import DocumentTables, MemoryProjectionStorage, ProjectionStorage
+from esctl.store.interface import EventStore
+from esctl.store.memory.projections import DocumentTables, MemoryProjectionStorage
+from esctl.store.readmodel import ProjectionStorage
+from esctl.store.rules import plan_append
+from esctl.store.types import AppendResult, Expected, ReadOptions, StreamHead, StreamKey
 
 _T = TypeVar("_T")
 
