@@ -26,7 +26,7 @@ _EXPORTS: dict[str, str] = {
     "AggregateRoot": "esctl.aggregates",
     "AggregateRepository": "esctl.repository",
     "InMemoryEventBus": "esctl.bus",
-    "TenantAwareRepository": "esctl.tenancy",
+    "TenantAwareRepository": "esctl.repository",
     "get_current_tenant": "esctl.tenancy",
     "set_current_tenant": "esctl.tenancy",
     "require_tenant": "esctl.tenancy",
@@ -172,13 +172,12 @@ if TYPE_CHECKING:
     from esctl.projections.registry import ProjectionRegistry, default_projections, register_projection
     from esctl.projections.runner import ProjectionRunner
     from esctl.registry import EventRegistry, default_registry, register_event
-    from esctl.repository import AggregateRepository
+    from esctl.repository import AggregateRepository, TenantAwareRepository
     from esctl.store.interface import EventStore
     from esctl.store.memory import InMemoryEventStore
     from esctl.store.sqlite import SQLiteEventStore
     from esctl.store.types import AppendResult, ExpectedVersion, ReadOptions
     from esctl.tenancy import (
-        TenantAwareRepository,
         get_current_tenant,
         require_tenant,
         set_current_tenant,

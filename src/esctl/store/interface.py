@@ -12,6 +12,7 @@ import dataclasses
 import sys
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self, TypeVar
@@ -30,7 +31,7 @@ from esctl.store.types import (
 )
 
 if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
+    from contextlib import AbstractAsyncContextManager
 
     from esctl.events import DomainEvent, EventStream, StoredEvent
     from esctl.registry import EventRegistry
@@ -488,9 +489,20 @@ class EventStore(abc.ABC):
         """Run ``work`` in one transaction over the events, read models and checkpoints.
 
         This is how the projection runner changes a read model and its checkpoint together
-        (exactly-once). ``work`` is a plain function: a store may run it on another thread (the
-        SQLite store runs it on its connection's thread, one round trip per call), and it must
-        not await.
+        (exactly-once). The transaction model every backend must provide:
+
+        - ``work`` is a plain, synchronous function, called once with a ``ProjectionStorage``
+          bound to one open transaction; it must not await, and it may run on another thread.
+        - The backend runs the whole of ``work`` — its reads, the projection's handlers and its
+          writes — as ONE hop to the thread that owns the connection, and commits after it
+          returns (or rolls back everything if it raises). Never a hop per statement or row:
+          a backend on a synchronous driver (``sqlite3``; psycopg 3's sync API) runs ``work``
+          on its own connection thread exactly as it is, with no async bridge.
+        - With ``write`` the transaction holds the write lock for events and read models from
+          its start (SQLite ``BEGIN IMMEDIATE``; a server database locks what it writes); without
+          it, ``work`` sees one consistent snapshot and works on a read-only store.
+        - ``ProjectionStorage.execute`` takes SQL with qmark (``?``) placeholders, whatever the
+          backend; a backend whose driver uses another style translates them.
 
         Args:
             work: Called once with the transaction's ``ProjectionStorage``.
@@ -509,17 +521,22 @@ class EventStore(abc.ABC):
 
         raise UsageError(f"{type(self).__name__} keeps no projections")
 
-    def scratch_projection_storage(self) -> AbstractContextManager[ProjectionStorage]:
-        """Return a context manager giving throwaway projection storage (``esctl replay``).
+    def scratch_projection_storage(self) -> AbstractAsyncContextManager[ProjectionStorage]:
+        """Return an async context manager giving throwaway projection storage (``esctl replay``).
 
-        It holds read models only (no events); whatever is written is gone on exit. The default
+        It holds read models only; whatever is written is gone on exit. Use it only inside work
+        handed to ``run_projection_transaction``: it lives where the store runs that work (the
+        SQLite store: a private in-memory database on its own thread). The generic version
         keeps documents in memory.
         """
-        from contextlib import nullcontext
-
         from esctl.store.memory.projections import DocumentTables, MemoryProjectionStorage
 
-        return nullcontext(MemoryProjectionStorage(DocumentTables()))
+        return _given(MemoryProjectionStorage(DocumentTables()))
+
+
+@asynccontextmanager
+async def _given(storage: ProjectionStorage) -> AsyncIterator[ProjectionStorage]:
+    yield storage
 
 
 def _without_limit(options: ReadOptions | None) -> ReadOptions:

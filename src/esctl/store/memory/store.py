@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
@@ -115,6 +115,7 @@ class InMemoryEventStore(EventStore):
             self._projection_tables = working
         return result
 
-    def scratch_projection_storage(self) -> AbstractContextManager[ProjectionStorage]:
-        """Return throwaway document storage that reads this store's events as they are."""
-        return nullcontext(MemoryProjectionStorage(DocumentTables(), self._events))
+    @asynccontextmanager
+    async def scratch_projection_storage(self) -> AsyncIterator[ProjectionStorage]:
+        """Give throwaway document storage that reads this store's events as they are."""
+        yield MemoryProjectionStorage(DocumentTables(), self._events)

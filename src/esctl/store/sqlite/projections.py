@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
@@ -72,16 +71,25 @@ def run_projection_work(
     return result
 
 
-@contextmanager
-def scratch_storage(registry: EventRegistry) -> Iterator[ProjectionStorage]:
-    """Yield projection storage in a private in-memory database, discarded afterwards (replay)."""
+def open_scratch(_conn: sqlite3.Connection, registry: EventRegistry) -> SQLiteProjectionStorage:
+    """Open projection storage in a private in-memory database (replay), on the calling thread.
+
+    Called through the store's worker like every other function here (the store's own
+    connection, the first argument, is not used): the scratch database lives on that thread.
+    """
     conn = sqlite3.connect(":memory:", isolation_level=None)
     try:
         for statement in schema.MIGRATIONS[_PROJECTION_MIGRATION]:
             conn.execute(statement)
-        yield SQLiteProjectionStorage(conn, registry, Path(":memory:"))
-    finally:
+    except BaseException:
         conn.close()
+        raise
+    return SQLiteProjectionStorage(conn, registry, Path(":memory:"))
+
+
+def close_scratch(_conn: sqlite3.Connection, scratch: SQLiteProjectionStorage) -> None:
+    """Close a database ``open_scratch`` opened; what it held is gone."""
+    scratch.close()
 
 
 class SQLiteProjectionStorage(ProjectionStorage):
@@ -97,6 +105,10 @@ class SQLiteProjectionStorage(ProjectionStorage):
         self._conn = conn
         self.registry = registry
         self._path = path
+
+    def close(self) -> None:
+        """Close the connection (only for a scratch database this storage owns)."""
+        self._conn.close()
 
     # -- events ---------------------------------------------------------------------------
 

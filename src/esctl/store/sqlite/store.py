@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
@@ -314,11 +314,20 @@ class SQLiteEventStore(EventStore):
 
         return await self._worker.run(run_projection_work, work, write, self.registry, self.path)
 
-    def scratch_projection_storage(self) -> AbstractContextManager[ProjectionStorage]:
-        """Return throwaway projection storage in a private in-memory SQLite database."""
-        from esctl.store.sqlite.projections import scratch_storage
+    @asynccontextmanager
+    async def scratch_projection_storage(self) -> AsyncIterator[ProjectionStorage]:
+        """Give throwaway projection storage in a private in-memory SQLite database.
 
-        return scratch_storage(self.registry)
+        The database is opened, used (inside ``run_projection_transaction``'s work) and closed
+        on the store's own thread, like everything else of this store.
+        """
+        from esctl.store.sqlite.projections import close_scratch, open_scratch
+
+        scratch = await self._worker.run(open_scratch, self.registry)
+        try:
+            yield scratch
+        finally:
+            await self._worker.run(close_scratch, scratch)
 
 
 def _append() -> ModuleType:
