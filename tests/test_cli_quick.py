@@ -426,3 +426,52 @@ def test_the_entry_point_exits_with_the_quick_paths_code(tmp_path: Path) -> None
     )
     assert result.returncode == 5
     assert result.stderr.decode().startswith("Error: database")
+
+
+@pytest.mark.parametrize("command", ["dump", "append"])
+def test_every_option_of_the_typer_command_is_declared_in_the_spec_the_quick_path_is_built_from(command: str) -> None:
+    # An option added to the Typer command without its declaration in cli/spec.py would leave
+    # the quick path parsing a command line the Typer command reads otherwise.
+    import typer.main
+    from typer.core import TyperOption
+
+    from esctl.cli import typer_app
+    from esctl.cli.quick import _TABLES
+    from esctl.cli.spec import COMMANDS
+
+    group = typer.main.get_command(typer_app())
+    typer_command = group.commands[command]  # type: ignore[attr-defined]
+    options = {p.name: p for p in typer_command.params if isinstance(p, TyperOption) and p.name != "help"}
+    declared = COMMANDS[command]
+    assert set(options) == set(declared), "options of the Typer command and cli/spec.py differ"
+    valued, flags = _TABLES[command]
+    for name, option in options.items():
+        spec = declared[name]
+        assert set(option.opts) == set(spec.flags), name
+        assert option.is_flag == spec.flag, name
+        assert option.multiple == spec.repeatable, name
+        assert option.min == spec.minimum, name
+        assert option.envvar == spec.envvar, name
+        if spec.quick:
+            known = flags if spec.flag else valued
+            assert {known.get(flag) for flag in spec.flags} == {name}, f"the quick path does not know {name}"
+
+
+def test_the_global_options_of_both_parsers_come_from_one_declaration() -> None:
+    import typer.main
+    from typer.core import TyperOption
+
+    from esctl.cli import typer_app
+    from esctl.cli.spec import GLOBAL
+
+    group = typer.main.get_command(typer_app())
+    options = {
+        p.name: p
+        for p in group.params
+        if isinstance(p, TyperOption) and p.name not in ("help", "version", "install_completion", "show_completion")
+    }
+    assert set(options) == set(GLOBAL)
+    for name, option in options.items():
+        assert set(option.opts) | set(option.secondary_opts) == set(GLOBAL[name].flags), name
+        assert option.envvar == GLOBAL[name].envvar, name
+    assert options["db"].default == GLOBAL["db"].default
