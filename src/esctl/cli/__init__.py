@@ -25,10 +25,25 @@ def main() -> None:
         if code is not None:
             sys.exit(code)
         typer_app()(prog_name="esctl")
+    except SystemExit as exit:
+        if exit.code not in (0, None) and _closed_stdout(exit.__context__):
+            # Rich (tables, help) and click meet a closed stdout on their own and exit 1 with
+            # nothing said; a reader that went away (``esctl stats | head -1``) is not an error.
+            from esctl.cli.status import exit_status
+
+            sys.exit(exit_status(BrokenPipeError()))
+        raise
     except Exception as error:
         from esctl.cli.status import exit_status
 
         sys.exit(exit_status(error))
+
+
+def _closed_stdout(error: BaseException | None) -> bool:
+    """True when ``error`` is a write to a pipe whose reader has gone."""
+    import errno
+
+    return isinstance(error, OSError) and error.errno == errno.EPIPE
 
 
 def typer_app() -> typer.Typer:
