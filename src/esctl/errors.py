@@ -8,7 +8,8 @@ into these classes inside the store, nowhere else.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING, Self
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from esctl.store.types import AppendChunk
@@ -71,6 +72,10 @@ class EsctlError(Exception):
         return self
 
 
+EventSourceError = EsctlError
+"""The classic API's name for the base of every library error (the same class)."""
+
+
 class UsageError(EsctlError):
     """Options that do not fit together (exit code 2)."""
 
@@ -119,8 +124,41 @@ class TenantMismatchError(InvalidInputError, PermissionError):
     """An event or aggregate of one tenant used where another tenant (or none) is required.
 
     It is also a ``PermissionError``, so code written as in the tutorial
-    (``except PermissionError``) catches it.
+    (``except PermissionError``) catches it. Built either as esctl does (a message) or as the
+    classic API does: ``TenantMismatchError(expected, actual, event_ids)``.
+
+    Attributes:
+        expected: The tenant that was required (classic form), else ``None``.
+        actual: The tenant found (classic form), else ``None``.
+        event_ids: The events found with the wrong tenant (classic form), else empty.
     """
+
+    def __init__(
+        self,
+        *args: Any,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.expected: Any = None
+        self.actual: Any = None
+        self.event_ids: list[Any] = []
+        if len(args) == 1 and isinstance(args[0], str):
+            message = args[0]
+        else:
+            expected, actual, *rest = (*args, None, None)[: max(len(args), 2)]
+            self.expected, self.actual = expected, actual
+            self.event_ids = list(rest[0]) if rest and rest[0] is not None else []
+            message = f"tenant mismatch: expected tenant {expected or 'none'}, got {actual or 'none'}"
+            if self.event_ids:
+                message += f" ({len(self.event_ids)} event(s), first {self.event_ids[0]})"
+        super().__init__(message, line=line, field=field, hint=hint)
+
+    def at_line(self, line: int) -> InvalidInputError:
+        """Return a copy of this error that names ``line``."""
+        copy = TenantMismatchError(self.reason, line=line, field=self.field, hint=self.hint)
+        copy.expected, copy.actual, copy.event_ids = self.expected, self.actual, self.event_ids
+        return copy
 
 
 class EventRegistrationError(UsageError):
@@ -128,6 +166,66 @@ class EventRegistrationError(UsageError):
 
     Exit code 2, like any ``--app`` module that cannot be used.
     """
+
+
+class DuplicateEventTypeError(EventRegistrationError, ValueError):
+    """Two different classes registered under one event type name (exit code 2).
+
+    Also a ``ValueError``, as in the classic API.
+
+    Attributes:
+        event_type: The name.
+        existing_class: The class registered under it first.
+        new_class: The class refused.
+    """
+
+    def __init__(self, event_type: str, existing_class: type, new_class: type, *, hint: str | None = None) -> None:
+        super().__init__(
+            f"event type {event_type!r} is already registered to {_qualified(existing_class)}; "
+            f"cannot register {_qualified(new_class)} under the same name",
+            hint=hint or "give one of the classes another event_type",
+        )
+        self.event_type = event_type
+        self.existing_class = existing_class
+        self.new_class = new_class
+
+
+class TenantContextNotSetError(UsageError, ValueError):
+    """Code that needs the current tenant ran where none is set (exit code 2).
+
+    Also a ``ValueError``: ``require_tenant`` raised a plain ``ValueError`` before this class existed.
+    """
+
+    def __init__(self, message: str = "Tenant context not set", *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint or "set one with tenant_scope(tenant_id) or set_current_tenant")
+
+
+class UnhandledEventError(EsctlError):
+    """An aggregate with ``unregistered_event_handling = "error"`` met an event it has no handler for.
+
+    Exit code 8, as for a projection handler that fails.
+
+    Attributes:
+        event_type: The event's type.
+        event_id: The event's id.
+        handler_class: The aggregate's class name.
+        available_handlers: The event types the class handles.
+    """
+
+    exit_code = ExitStatus.VERIFICATION
+
+    def __init__(
+        self, event_type: str, event_id: Any, handler_class: str, available_handlers: Sequence[str] = ()
+    ) -> None:
+        handled = ", ".join(available_handlers) or "none"
+        super().__init__(
+            f"{handler_class} has no handler for event {event_type} ({event_id}); it handles: {handled}",
+            hint="add a @handles method, or set unregistered_event_handling to 'ignore' or 'warn'",
+        )
+        self.event_type = event_type
+        self.event_id = event_id
+        self.handler_class = handler_class
+        self.available_handlers = list(available_handlers)
 
 
 class ConcurrencyError(EsctlError):
@@ -139,19 +237,68 @@ class ConcurrencyError(EsctlError):
 class OptimisticLockError(ConcurrencyError):
     """The stream's version is not the one the writer expected.
 
+    Built either as esctl does (a message, details as keywords) or as the classic API does:
+    ``OptimisticLockError(aggregate_id, expected_version, actual_version)``.
+
     Attributes:
         aggregate_id: The stream's aggregate id.
-        expected: What the writer expected, as text.
+        expected: What the writer expected (a version or an ``ExpectedVersion``).
         actual: The stream's version when the append was tried.
+        expected_version: ``expected`` under its classic name.
+        actual_version: ``actual`` under its classic name.
     """
 
     def __init__(
-        self, message: str, *, aggregate_id: object = None, expected: object = None, actual: int | None = None
+        self,
+        *args: Any,
+        aggregate_id: object = None,
+        expected: object = None,
+        actual: int | None = None,
     ) -> None:
+        if len(args) == 1 and isinstance(args[0], str):
+            message = args[0]
+        elif len(args) == 3:
+            aggregate_id, expected, actual = args
+            message = f"aggregate {aggregate_id} is at version {actual}, expected version {expected}"
+        else:
+            raise TypeError("OptimisticLockError(message, ...) or OptimisticLockError(aggregate_id, expected, actual)")
         super().__init__(message, hint="reload the aggregate and retry, or drop --expected-version")
         self.aggregate_id = aggregate_id
         self.expected = expected
         self.actual = actual
+
+    @property
+    def expected_version(self) -> object:
+        """What the writer expected (classic name of ``expected``)."""
+        return self.expected
+
+    @property
+    def actual_version(self) -> int | None:
+        """The stream's version (classic name of ``actual``)."""
+        return self.actual
+
+
+class EventVersionError(ConcurrencyError):
+    """An aggregate was given an event whose version does not follow its own (exit code 4).
+
+    Raised by ``AggregateRoot.apply_event`` when the class's ``validate_versions`` is true.
+
+    Attributes:
+        expected_version: The version the event should have had.
+        actual_version: The version it had.
+        event_id: The event's id.
+        aggregate_id: The aggregate's id.
+    """
+
+    def __init__(self, expected_version: int, actual_version: int, event_id: Any, aggregate_id: Any) -> None:
+        super().__init__(
+            f"event {event_id} has version {actual_version}; aggregate {aggregate_id} expected {expected_version}",
+            hint="build events with aggregate_version=self.get_next_version(), or leave it unset",
+        )
+        self.expected_version = expected_version
+        self.actual_version = actual_version
+        self.event_id = event_id
+        self.aggregate_id = aggregate_id
 
 
 class NotFoundError(EsctlError):
@@ -161,7 +308,28 @@ class NotFoundError(EsctlError):
 
 
 class AggregateNotFoundError(NotFoundError):
-    """``AggregateRepository.load`` found no events for the aggregate."""
+    """``AggregateRepository.load`` found no events for the aggregate.
+
+    Built either with a message or as the classic API does:
+    ``AggregateNotFoundError(aggregate_id, aggregate_type=None)``.
+
+    Attributes:
+        aggregate_id: The aggregate's id (classic form), else ``None``.
+        aggregate_type: Its type, when known.
+    """
+
+    def __init__(self, *args: Any, hint: str | None = None) -> None:
+        self.aggregate_id: Any = None
+        self.aggregate_type: str | None = None
+        if len(args) == 1 and isinstance(args[0], str):
+            message = args[0]
+        elif 1 <= len(args) <= 2:
+            self.aggregate_id = args[0]
+            self.aggregate_type = args[1] if len(args) == 2 else None
+            message = f"{self.aggregate_type or 'aggregate'} {self.aggregate_id} not found"
+        else:
+            raise TypeError("AggregateNotFoundError(message) or AggregateNotFoundError(aggregate_id, aggregate_type)")
+        super().__init__(message, hint=hint)
 
 
 class DatabaseNotFoundError(NotFoundError):
@@ -174,6 +342,27 @@ class ProjectionNotFoundError(NotFoundError):
 
 class UnknownEventTypeError(NotFoundError):
     """An event type that no registered class has."""
+
+
+class EventTypeNotFoundError(UnknownEventTypeError, KeyError):
+    """``EventRegistry.get`` was asked for a name no class is registered under (exit code 5).
+
+    Also a ``KeyError``, as in the classic API.
+
+    Attributes:
+        event_type: The name asked for.
+        available_types: The names that are registered.
+    """
+
+    def __init__(self, event_type: str, available_types: Sequence[str] = ()) -> None:
+        known = ", ".join(sorted(available_types)[:10]) or "none"
+        super().__init__(f"no event class is registered as {event_type!r} (registered: {known})")
+        self.event_type = event_type
+        self.available_types = list(available_types)
+
+    def __str__(self) -> str:
+        # KeyError's str() is the repr of its argument; the one-line message reads better.
+        return self.message
 
 
 class DatabaseBusyError(EsctlError):
@@ -200,3 +389,7 @@ class VerificationError(EsctlError):
 
 class ProjectionError(VerificationError):
     """A projection handler raised; the projection stopped at the failing event."""
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
