@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -81,20 +81,80 @@ class DomainEvent(BaseModel):
             cls.model_fields["event_type"].default = cls.__name__
             cls.model_rebuild(force=True)
 
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _occurred_at_is_not_a_number(cls, value: Any) -> Any:
+        # Pydantic reads 1733000000 (and "1733000000") as seconds, 1733000000000 as milliseconds:
+        # a guess that silently moves events if it is wrong. Time is text with an offset.
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if is_number or (isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit()):
+            raise ValueError(f"{value!r} is a number, not a time: use ISO 8601 with an offset (2026-11-01T08:00:00Z)")
+        return value
+
     @field_validator("occurred_at")
     @classmethod
     def _occurred_at_is_aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("occurred_at must be timezone-aware (e.g. 2026-11-01T08:00:00Z)")
-        try:
-            return ensure_aware_utc(value)
-        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first moment UTC can hold
-            raise ValueError("occurred_at is out of range in UTC") from None
+        # 0001-01-01T00:00:00+01:00 is before the first moment UTC can hold: an error naming the field.
+        return ensure_aware_utc(value, field="occurred_at")
 
     @property
     def payload(self) -> dict[str, Any]:
         """The fields a subclass adds, as JSON-ready values."""
         return self.model_dump(mode="json", exclude=set(ENVELOPE_FIELDS))
+
+    # -- the classic API's helpers ----------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event as JSON-ready values (UUIDs and datetimes as strings).
+
+        Example:
+            >>> from uuid import uuid4
+            >>> DomainEvent(aggregate_id=uuid4(), aggregate_type="Order").to_dict()["event_type"]
+            'DomainEvent'
+        """
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Build an event of this class from ``to_dict``'s output (validated).
+
+        Raises:
+            pydantic.ValidationError: ``data`` does not fit the class.
+        """
+        return cls.model_validate(data)
+
+    def with_causation(self, event: DomainEvent) -> Self:
+        """Return a copy caused by ``event``: its ``causation_id`` is ``event``'s id and it
+        joins ``event``'s correlation."""
+        return self._changed(causation_id=event.event_id, correlation_id=event.correlation_id)
+
+    def with_metadata(self, **metadata: Any) -> Self:
+        """Return a copy whose ``metadata`` also holds ``metadata`` (new keys win)."""
+        return self._changed(metadata={**self.metadata, **metadata})
+
+    def with_aggregate_version(self, version: int) -> Self:
+        """Return a copy at ``version`` (validated: an int of at least 1)."""
+        return self._changed(aggregate_version=version)
+
+    def is_caused_by(self, event: DomainEvent) -> bool:
+        """True when ``event`` is this event's cause (``causation_id``)."""
+        return self.causation_id is not None and self.causation_id == event.event_id
+
+    def is_correlated_with(self, event: DomainEvent) -> bool:
+        """True when both events share a ``correlation_id``."""
+        return self.correlation_id == event.correlation_id
+
+    def _changed(self, **update: Any) -> Self:
+        # Validated, unlike ``model_copy(update=...)``: a copy must obey the rules the original
+        # did (aggregate_version >= 1, aware timestamps). The fields set stay the original's plus
+        # the changed ones, so a version the store was to assign stays unset.
+        data = self.model_dump()
+        data.update(update)
+        copy = type(self).model_validate(data)
+        object.__setattr__(copy, "__pydantic_fields_set__", set(self.model_fields_set) | set(update))
+        return copy
 
 
 ENVELOPE_FIELDS: tuple[str, ...] = tuple(DomainEvent.model_fields)
@@ -119,6 +179,20 @@ class GenericEvent(DomainEvent):
     def payload(self) -> dict[str, Any]:
         """The stored payload, unvalidated."""
         return dict(self.model_extra or {})
+
+
+class TenantDomainEvent(DomainEvent):
+    """An event that must belong to a tenant: ``tenant_id`` is required (not ``None``).
+
+    Example:
+        >>> from uuid import uuid4
+        >>> class InvoiceSent(TenantDomainEvent):
+        ...     aggregate_type: str = "Invoice"
+        >>> InvoiceSent(aggregate_id=uuid4(), tenant_id=uuid4()).tenant_id is not None
+        True
+    """
+
+    tenant_id: UUID = Field(description="Tenant this event belongs to")
 
 
 @dataclass(frozen=True, slots=True)
