@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import Result
 
-from cli_support import ESCTL, ROOT
+from cli_support import ESCTL, ROOT, dumped, error_lines, event, invoke, ndjson, rows
+from esctl.errors import ExitStatus
 
 DEMO_END = "2026-11-30T00:00:00Z"
 
@@ -59,3 +63,79 @@ def test_a_closed_stdout_exits_quietly_on_every_format_and_on_help(demo_db: Path
     argv = ("--db", str(demo_db), *args) if args[0] != "--help" else args
     done = _run_with_closed_stdout(*argv)
     assert (done.returncode, done.stderr) == (0, b"")
+
+
+# -- defect 3: integers are not times; defect 2: far-future times and the stats they caused --
+
+
+def _append_lines(db: Path, *lines: dict[str, object], args: tuple[str, ...] = ()) -> Result:
+    return invoke(db, "append", "-", *args, input=ndjson(list(lines)))
+
+
+@pytest.mark.parametrize("value", [1733000000, 1733000000000, 1733000000.5, "1733000000", "1733000000000"])
+def test_a_number_is_refused_as_occurred_at_with_a_message_saying_iso_8601(tmp_path: Path, value: object) -> None:
+    db = tmp_path / "events.db"
+    assert _append_lines(db, event(1)).exit_code == 0
+    before = rows(db)
+    result = _append_lines(db, event(2), event(3, occurred_at=value))
+    assert result.exit_code == ExitStatus.INVALID_INPUT
+    [line] = error_lines(result.stderr)
+    assert line.startswith("Error: line 2, field 'occurred_at': ")
+    assert "ISO 8601" in line
+    assert "value error" not in line.lower()
+    assert rows(db) == before
+
+
+def test_an_occurred_at_far_in_the_future_is_refused_unless_allow_future(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    assert _append_lines(db, event(1)).exit_code == 0
+    before = rows(db)
+    soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    later = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    for when in ("9999-01-01T00:00:00Z", later):
+        result = _append_lines(db, event(2, occurred_at=soon), event(3, occurred_at=when))
+        assert result.exit_code == ExitStatus.INVALID_INPUT, result.stderr
+        [line] = error_lines(result.stderr)
+        assert line.startswith("Error: line 2, field 'occurred_at': ")
+        assert when[:10] in line
+        assert "--allow-future" in line
+        assert rows(db) == before
+    flagged = invoke(db, "append", "--type", "Noted", "--aggregate-type", "Note", "--occurred-at", later)
+    assert flagged.exit_code == ExitStatus.INVALID_INPUT
+    assert "--allow-future" in flagged.stderr
+    assert rows(db) == before
+    allowed = _append_lines(
+        db, event(2, occurred_at=soon), event(3, occurred_at="9999-01-01T00:00:00Z"), args=("--allow-future",)
+    )
+    assert allowed.exit_code == 0, allowed.stderr
+    assert len(rows(db) or []) == 3
+
+
+def test_stats_stays_small_whatever_the_span_of_days_in_the_store(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    far = _append_lines(
+        db,
+        event(1, occurred_at="1970-01-02T00:00:00Z"),
+        event(2, occurred_at="2026-11-01T08:00:00Z"),
+        event(3, occurred_at="9999-12-31T00:00:00Z"),
+        args=("--allow-future",),
+    )
+    assert far.exit_code == 0, far.stderr
+    started = time.monotonic()
+    for fmt in ("ndjson", "json", "csv", "table"):
+        result = invoke(db, "stats", "-f", fmt)
+        assert result.exit_code == 0, result.stderr
+        assert len(result.stdout) < 20_000, (fmt, len(result.stdout))
+    assert time.monotonic() - started < 20
+    days = [row for row in dumped(invoke(db, "stats", "-f", "ndjson").stdout) if row["dimension"] == "day"]
+    assert [(row["value"], row["events"]) for row in days] == [("1970-01-02", 1), ("2026-11-01", 1), ("9999-12-31", 1)]
+    # A short span still shows its empty days, so a chart reads as a time line.
+    short = tmp_path / "short.db"
+    assert (
+        _append_lines(
+            short, event(1, occurred_at="2026-11-01T08:00:00Z"), event(2, occurred_at="2026-11-04T08:00:00Z")
+        ).exit_code
+        == 0
+    )
+    days = [row for row in dumped(invoke(short, "stats", "-f", "ndjson").stdout) if row["dimension"] == "day"]
+    assert [row["events"] for row in days] == [1, 0, 0, 1]

@@ -35,6 +35,8 @@ STORED_AT = INSERT_COLUMNS.index("stored_at")
 """Where ``stored_at`` sits in an insert row (``None`` until the store fills it in)."""
 AGGREGATE_VERSION = INSERT_COLUMNS.index("aggregate_version")
 """Where ``aggregate_version`` sits in an insert row (``None`` when the store is to assign it)."""
+OCCURRED_AT = INSERT_COLUMNS.index("occurred_at")
+"""Where ``occurred_at`` (UTC microseconds) sits in an insert row."""
 
 _ENVELOPE = set(ENVELOPE_FIELDS)
 _REQUIRED = ("event_type", "aggregate_id", "aggregate_type")
@@ -494,7 +496,13 @@ def validation_error(error: ValidationError) -> InvalidInputError:
         message = "is not a field of this event type"
     elif first["type"] == "missing":
         message = "is required"
-    return InvalidInputError(message[0].lower() + message[1:], field=field)
+    # Pydantic prefixes a validator's own message with "Value error, " (or "Assertion failed, ").
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    # "Input should be …" reads as "input should be …"; "UUID input …" keeps its capitals.
+    if message[:2].istitle():
+        message = message[0].lower() + message[1:]
+    return InvalidInputError(message, field=field)
 
 
 def parse_json_object(text: bytes | str, line: int | None = None) -> dict[str, Any]:

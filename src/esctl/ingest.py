@@ -17,6 +17,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import IO, Any, cast
 from uuid import UUID
 
@@ -26,6 +27,7 @@ from esctl.events import DomainEvent
 from esctl.registry import EventRegistry
 from esctl.store.interface import EventStore
 from esctl.store.types import AppendChunk, AppendResult, Expected, ExpectedVersion, StreamKey
+from esctl.timeutil import to_micros
 
 BOM = b"\xef\xbb\xbf"
 """The UTF-8 byte order mark: some editors write it; it is skipped at the start of an input."""
@@ -92,6 +94,34 @@ class InputEvent:
         return f"InputEvent(event={self.event!r}, auto_version={self.auto_version}, line={self.line}, item={self.item})"
 
 
+FUTURE_HORIZON = timedelta(days=1)
+"""How far ahead of now an input's ``occurred_at`` may be (``allow_future`` lifts it): one
+event dated 9999 made every per-day count span eight thousand years."""
+
+
+def latest_allowed() -> int:
+    """Return the latest ``occurred_at`` (UTC microseconds) an input may carry without ``allow_future``."""
+    return to_micros(datetime.now(UTC) + FUTURE_HORIZON)
+
+
+def occurred_micros(item: InputEvent) -> int:
+    """Return an input event's ``occurred_at`` in UTC microseconds (without building a model)."""
+    if item.row is not None:
+        micros: int = item.row[codec.OCCURRED_AT]
+        return micros
+    return to_micros(item.event.occurred_at)
+
+
+def future_error(occurred_at: datetime, line: int | None, item: int | None) -> InvalidInputError:
+    """The error for an event dated beyond ``FUTURE_HORIZON``, naming its line and value."""
+    reason = f"{occurred_at.isoformat().replace('+00:00', 'Z')} is more than a day ahead of now"
+    if item is not None:
+        reason += f" (array item {item})"
+    return InvalidInputError(
+        reason, line=line, field="occurred_at", hint="check the date, or pass --allow-future if it is meant"
+    )
+
+
 def event_from_fields(
     fields: Mapping[str, Any],
     *,
@@ -156,15 +186,33 @@ class EventReader:
         >>> #     events = list(EventReader(f))
     """
 
-    def __init__(self, stream: IO[bytes], *, registry: EventRegistry | None = None, strict: bool = False) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        *,
+        registry: EventRegistry | None = None,
+        strict: bool = False,
+        allow_future: bool = False,
+    ) -> None:
         self._stream = stream
         self._registry = registry
         self._strict = strict
+        self._latest = None if allow_future else latest_allowed()
         self._array_text: str | None = None
         self._array_first_line = 1
         self._item_lines: list[int] | None = None
 
     def __iter__(self) -> Iterator[InputEvent]:
+        latest = self._latest
+        if latest is None:
+            yield from self._events()
+            return
+        for item in self._events():
+            if occurred_micros(item) > latest:
+                raise future_error(item.event.occurred_at, self.line_of(item), item.item)
+            yield item
+
+    def _events(self) -> Iterator[InputEvent]:
         number = 0
         for raw in self._stream:
             number += 1

@@ -27,7 +27,14 @@ from esctl.cli.filters import (
     UntilOption,
     typer_option,
 )
-from esctl.cli.importing import SummaryFormat, append_input, parse_expected, report_append, summary_of
+from esctl.cli.importing import (
+    AppendOptions,
+    SummaryFormat,
+    append_input,
+    parse_expected,
+    report_append,
+    summary_of,
+)
 from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format, screenful
 from esctl.cli.runtime import load_app, open_store, run
 from esctl.cli.selection import EventFilter, parse_uuid
@@ -76,6 +83,7 @@ def append(
     strict: Annotated[bool, typer_option(APPEND["strict"])] = False,
     batch_size: Annotated[int | None, typer_option(APPEND["batch_size"])] = None,
     allow_empty: Annotated[bool, typer_option(APPEND["allow_empty"])] = False,
+    allow_future: Annotated[bool, typer_option(APPEND["allow_future"])] = False,
     fmt: Annotated[SummaryFormat | None, typer_option(APPEND["fmt"], case_sensitive=False)] = None,
 ) -> None:
     """Append events from NDJSON, a JSON array, stdin, or one event given as flags.
@@ -108,11 +116,12 @@ def append(
     load_app()
     if event_type is not None:
         fields = _fields_from_flags(event_type, aggregate_type, aggregate_id, tenant, data, occurred_at, event_id)
-        summary = run(_append_one(fields, expected, strict))
+        summary = run(_append_one(fields, expected, strict, allow_future))
     else:
         if file is None and sys.stdin.isatty():
             raise typer.BadParameter("give a FILE, '-' for stdin, or an event as flags with --type")
-        summary = append_input(file, expected, strict, batch_size, allow_empty)
+        options = AppendOptions(expected, strict, batch_size, allow_empty, allow_future)
+        summary = append_input(file, options)
     report_append(summary, fmt or SummaryFormat.text)
 
 
@@ -152,11 +161,13 @@ def _fields_from_flags(
     return fields
 
 
-async def _append_one(fields: dict[str, Any], expected: Expected, strict: bool) -> dict[str, Any]:
-    from esctl.ingest import ImportResult, event_from_fields
+async def _append_one(fields: dict[str, Any], expected: Expected, strict: bool, allow_future: bool) -> dict[str, Any]:
+    from esctl.ingest import ImportResult, event_from_fields, future_error, latest_allowed, occurred_micros
 
     item = event_from_fields(fields, strict=strict)
     event = item.event
+    if not allow_future and occurred_micros(item) > latest_allowed():
+        raise future_error(event.occurred_at, None, None)
     key = (event.aggregate_type, event.aggregate_id)
     async with open_store(readonly=False) as store:
         result = await store.append_batch(

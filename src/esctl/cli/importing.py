@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import sys
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
@@ -50,9 +51,26 @@ def parse_expected(text: str | None) -> Expected:
     raise ValueError(f"{text!r} is not a version: use a number, no-stream, exists or any")
 
 
-def append_input(
-    file: str | None, expected: Expected, strict: bool, batch_size: int | None, allow_empty: bool
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class AppendOptions:
+    """How ``append`` reads and writes its input (the command's options, parsed).
+
+    Attributes:
+        expected: The version each touched stream must be at first.
+        strict: Refuse event types no ``--app`` class registers.
+        batch_size: Commit every this many events (``None``: one transaction).
+        allow_empty: An input without events is not an error.
+        allow_future: Accept ``occurred_at`` more than a day ahead of now.
+    """
+
+    expected: Expected
+    strict: bool = False
+    batch_size: int | None = None
+    allow_empty: bool = False
+    allow_future: bool = False
+
+
+def append_input(file: str | None, options: AppendOptions) -> dict[str, Any]:
     """Append the events of ``file`` (``None`` or ``-``: stdin) to the ``--db`` store.
 
     Returns:
@@ -75,8 +93,8 @@ def append_input(
                 raise NotFoundError(f"input file {file} not found", hint="check the path")
             stream = stack.enter_context(path.open("rb"))
             name = file
-        result = _without_cyclic_gc(lambda: run(_import(stream, expected, strict, batch_size)))
-    if result.events == 0 and not allow_empty:
+        result = _without_cyclic_gc(lambda: run(_import(stream, options)))
+    if result.events == 0 and not options.allow_empty:
         raise InvalidInputError(
             f"no events in {name}: the input is empty", hint="pass --allow-empty if an empty input is expected"
         )
@@ -115,10 +133,10 @@ def _without_cyclic_gc(work: Callable[[], T]) -> T:
         gc.enable()
 
 
-async def _import(stream: IO[bytes], expected: Expected, strict: bool, batch_size: int | None) -> ImportResult:
+async def _import(stream: IO[bytes], options: AppendOptions) -> ImportResult:
     from esctl.ingest import EventReader, import_events
 
-    reader = EventReader(stream, strict=strict)
+    reader = EventReader(stream, strict=options.strict, allow_future=options.allow_future)
     progress = _Progress() if settings.show_progress else None
     async with open_store(readonly=False) as store:
         # Open (create, migrate) the store before reading: an unusable --db fails fast, and an
@@ -128,8 +146,8 @@ async def _import(stream: IO[bytes], expected: Expected, strict: bool, batch_siz
             return await import_events(
                 store,
                 reader if progress is None else progress.counting(reader),
-                expected_version=expected,
-                batch_size=batch_size,
+                expected_version=options.expected,
+                batch_size=options.batch_size,
                 locate=reader.line_of,
                 on_batch=None if progress is None else progress.appended,
             )

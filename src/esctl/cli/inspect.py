@@ -151,6 +151,10 @@ async def _stats(options: Any) -> StoreStats:
         return await store.stats(options)
 
 
+CHART_DAYS = 120
+"""The most days the per-day chart of ``stats``' table draws (the latest ones)."""
+
+
 def _print_stats(result: StoreStats) -> None:
     from rich import box
     from rich.table import Column, Table
@@ -182,9 +186,15 @@ def _print_stats(result: StoreStats) -> None:
     console.print(counts)
     console.print()
     console.print(Text("events per day (occurred_at, UTC)", style="bold"))
-    peak = max(count for _, count in result.per_day) or 1
+    shown = result.per_day[-CHART_DAYS:]
+    if len(result.per_day) > len(shown):
+        left = len(result.per_day) - len(shown)
+        console.print(
+            Text(f"the last {len(shown)} days; {plural(left, 'earlier day')} in --format csv or json", style="dim")
+        )
+    peak = max(count for _, count in shown) or 1
     width = max(10, min(60, console.width - 24))
-    for day, count in result.per_day:
+    for day, count in shown:
         bar = "█" * round(count / peak * width) if count else ""
         line = Text(f"{day.isoformat()} {day.strftime('%a')} ")
         line.append(bar or "·", style="cyan" if bar else "dim")

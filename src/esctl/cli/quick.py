@@ -170,7 +170,7 @@ def _dump_job(values: Values) -> Callable[[], None] | None:
 
 def _append_job(values: Values, file: str) -> Callable[[], None] | None:
     """Return the work of ``append FILE`` with these options, or ``None`` to leave it to Typer."""
-    from esctl.cli.importing import SummaryFormat, append_input, parse_expected, report_append
+    from esctl.cli.importing import AppendOptions, SummaryFormat, append_input, parse_expected, report_append
 
     fmt = (_last(values, "fmt") or "text").lower()
     if fmt not in ("text", "json"):
@@ -180,11 +180,16 @@ def _append_job(values: Values, file: str) -> Callable[[], None] | None:
     except ValueError:
         return None  # Typer words it as a bad --expected-version
     batch_size = _last(values, "batch_size")
-    strict, allow_empty = "strict" in values, "allow_empty" in values
+    options = AppendOptions(
+        expected,
+        strict="strict" in values,
+        batch_size=None if batch_size is None else int(batch_size),
+        allow_empty="allow_empty" in values,
+        allow_future="allow_future" in values,
+    )
 
     def append() -> None:
-        summary = append_input(file, expected, strict, None if batch_size is None else int(batch_size), allow_empty)
-        report_append(summary, SummaryFormat(fmt))
+        report_append(append_input(file, options), SummaryFormat(fmt))
 
     return append
 

@@ -122,6 +122,7 @@ APPEND = _table(
         minimum=1,
     ),
     Opt("allow_empty", ("--allow-empty",), "An input without events is not an error.", flag=True),
+    Opt("allow_future", ("--allow-future",), "Accept occurred_at more than a day ahead of now.", flag=True),
     Opt("fmt", ("--format", "-f"), "text summary on stderr, or json on stdout."),
 )
 """``esctl append``'s options; those marked ``quick=False`` describe an event given as flags."""

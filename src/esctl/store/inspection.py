@@ -105,6 +105,10 @@ class TenantInfo:
         }
 
 
+FILLED_DAYS = 732
+"""The longest span of days (two years) whose empty days ``StoreStats.per_day`` lists as zeros."""
+
+
 @dataclass(frozen=True, slots=True)
 class StoreStats:
     """Counts over the events a read selects.
@@ -116,8 +120,9 @@ class StoreStats:
         last_occurred_at: The latest ``occurred_at``.
         by_type: Events per event type, most frequent first.
         by_tenant: Events per tenant (``None``: no tenant), most frequent first.
-        per_day: Events per UTC day of ``occurred_at``, every day from the first to the last
-            (days without events count 0).
+        per_day: Events per UTC day of ``occurred_at``: every day from the first to the last
+            (days without events count 0) when they span fewer than ``FILLED_DAYS`` days,
+            else only the days that have events.
     """
 
     events: int
@@ -172,10 +177,14 @@ def build_stats(
         by_tenant[tenant] += count
         by_day[day] += count
         total += count
-    per_day: list[tuple[date, int]] = []
-    if by_day:
-        epoch = date(1970, 1, 1)
-        per_day = [(epoch + timedelta(days=d), by_day.get(d, 0)) for d in range(min(by_day), max(by_day) + 1)]
+    epoch = date(1970, 1, 1)
+    if by_day and max(by_day) - min(by_day) < FILLED_DAYS:
+        days: Iterable[int] = range(min(by_day), max(by_day) + 1)
+    else:
+        # Filling every empty day between 1970 and 9999 made millions of rows from three events:
+        # a long span lists only the days that have events.
+        days = sorted(by_day)
+    per_day = [(epoch + timedelta(days=d), by_day.get(d, 0)) for d in days]
     return StoreStats(
         events=total,
         streams=streams,
