@@ -217,7 +217,7 @@ def test_register_event_under_a_given_name_sets_the_event_type() -> None:
 
     assert Paid(aggregate_id=uuid4()).event_type == "billing.Paid"
     assert registry.get("billing.Paid") is Paid
-    assert registry.get("Paid") is None
+    assert registry.get_or_none("Paid") is None
 
 
 def test_a_class_pydantic_cannot_build_fails_when_registered_not_at_its_first_event() -> None:

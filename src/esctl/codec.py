@@ -191,7 +191,7 @@ def build_event(data: Mapping[str, Any], registry: EventRegistry | None = None, 
     event_type = fields["event_type"]
     if not isinstance(event_type, str):
         raise InvalidInputError("must be a string", field="event_type")
-    cls = registry.get(event_type)
+    cls = registry.get_or_none(event_type)
     if cls is None:
         if strict:
             raise InvalidInputError(
@@ -258,7 +258,7 @@ def encode_input(data: dict[str, Any], registry: EventRegistry | None = None) ->
     metadata = get("metadata", _NO_METADATA)
     if type(event_type) is not str or not event_type:
         return None
-    if (registry if registry is not None else default_registry).get(event_type) is not None:
+    if (registry if registry is not None else default_registry).get_or_none(event_type) is not None:
         return None  # its class validates it
     uuid = _CANONICAL_UUID
     if not (
@@ -363,7 +363,7 @@ def encode_inputs(items: Sequence[dict[str, Any]], registry: EventRegistry | Non
         causation_ids,
         metadata,
     ) = columns
-    lookup = (registry if registry is not None else default_registry).get
+    lookup = (registry if registry is not None else default_registry).get_or_none
     if not (
         set(map(type, event_types)) == _STR
         and all(event_types)

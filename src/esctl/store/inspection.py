@@ -313,7 +313,7 @@ async def verify_events(
             versions[key] = (stored.stream_position, tenant)
             if event.event_type not in registry:
                 unregistered[event.event_type] += 1
-            elif isinstance(event, GenericEvent) or type(event) is not registry.get(event.event_type):
+            elif isinstance(event, GenericEvent) or type(event) is not registry.get_or_none(event.event_type):
                 try:
                     codec.build_event(event.model_dump(mode="json"), registry)
                 except EsctlError as error:
