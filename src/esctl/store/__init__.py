@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 SCHEMES: dict[str, str] = {
     "sqlite": "a file path, or sqlite:///PATH (sqlite:////ABSOLUTE/PATH)",
     "memory": "memory: (an empty in-memory store, gone when the process ends)",
+    "postgresql": "postgresql://USER:PASSWORD@HOST/DATABASE (or postgres://; needs esctl[postgres])",
 }
 """The store schemes this esctl opens, with how each is written."""
 
-PLANNED_SCHEMES = frozenset({"postgresql", "postgres"})
-"""Schemes of stores that are announced but not available in this esctl yet."""
+POSTGRES_SCHEMES = frozenset({"postgresql", "postgres"})
+"""The schemes of the PostgreSQL store."""
 
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):")
 _PASSWORD = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:]*:)(?P<password>[^/@]*)(?P<tail>@.*)$", re.S)
@@ -53,7 +54,9 @@ def open_store(target: str | os.PathLike[str], *, readonly: bool = False, create
     """Open the event store ``target`` names, importing only its backend.
 
     Args:
-        target: A file path or ``sqlite:///PATH`` (the SQLite store), or ``memory:``.
+        target: A file path or ``sqlite:///PATH`` (the SQLite store), ``memory:``, or a
+            ``postgresql://`` / ``postgres://`` URL (the PostgreSQL store, libpq's URL syntax;
+            its current schema holds the store).
         readonly: Open for reading only: nothing is created or changed, a missing store is
             ``DatabaseNotFoundError``.
         create: When writing, create the store (and its schema) if it does not exist; when
@@ -66,6 +69,7 @@ def open_store(target: str | os.PathLike[str], *, readonly: bool = False, create
     Raises:
         UsageError: The target names a scheme this esctl does not open (exit code 2); the
             message names the schemes it does, and never shows a password.
+        DatabaseUnusableError: A PostgreSQL target, and psycopg is not installed (exit code 7).
 
     Example:
         >>> store = open_store("memory:")
@@ -81,14 +85,20 @@ def open_store(target: str | os.PathLike[str], *, readonly: bool = False, create
         from esctl.store.sqlite import SQLiteEventStore
 
         return SQLiteEventStore(_sqlite_path(text), readonly=readonly, create=create)
+    if scheme in POSTGRES_SCHEMES:
+        try:
+            from esctl.store.postgres import PostgresEventStore
+        except ImportError:
+            from esctl.errors import DatabaseUnusableError
+
+            raise DatabaseUnusableError(
+                f"the PostgreSQL store ({describe(text)}) needs psycopg, which is not installed",
+                hint="pip install 'esctl[postgres]'",
+            ) from None
+        return PostgresEventStore(text, readonly=readonly, create=create)
     from esctl.errors import UsageError
 
     known = "; ".join(SCHEMES.values())
-    if scheme in PLANNED_SCHEMES:
-        raise UsageError(
-            f"the PostgreSQL store ({describe(text)}) is not available in this esctl yet",
-            hint=f"use {known}",
-        )
     raise UsageError(f"unknown store scheme '{scheme}:' in {describe(text)}", hint=f"use {known}")
 
 
