@@ -6,6 +6,7 @@ process (closed pipes, signals, terminals), and in-process otherwise.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -139,3 +140,34 @@ def test_stats_stays_small_whatever_the_span_of_days_in_the_store(tmp_path: Path
     )
     days = [row for row in dumped(invoke(short, "stats", "-f", "ndjson").stdout) if row["dimension"] == "day"]
     assert [row["events"] for row in days] == [1, 0, 0, 1]
+
+
+# -- defect 7: an input without event ids can be appended twice without duplicates --------------
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_re_appending_events_without_ids_stores_them_once(tmp_path: Path, as_array: bool) -> None:
+    db = tmp_path / "events.db"
+    lines = [event(n, event_id=None, aggregate_version=None) for n in (1, 2)]
+    # The same line twice in one input is two events (a counter ticking twice), not one.
+    lines.append(event(2, event_id=None, aggregate_version=None))
+    source = tmp_path / ("events.json" if as_array else "events.ndjson")
+    source.write_bytes(json.dumps(lines).encode() if as_array else ndjson(lines))
+    first = invoke(db, "append", str(source))
+    assert first.exit_code == 0, first.stderr
+    stored = rows(db)
+    assert stored is not None
+    assert [row[6] for row in stored] == [1, 2, 3]  # aggregate_version
+    again = invoke(db, "append", str(source))
+    assert again.exit_code == 0, again.stderr
+    assert "3 events already stored, skipped" in again.stderr
+    assert rows(db) == stored
+    # One more line at the end: only it is new.
+    source.write_bytes(
+        json.dumps([*lines, event(4, event_id=None)]).encode()
+        if as_array
+        else ndjson([*lines, event(4, event_id=None)])
+    )
+    third = invoke(db, "append", str(source))
+    assert third.exit_code == 0, third.stderr
+    assert len(rows(db) or []) == 4

@@ -59,6 +59,11 @@ loads = orjson.loads
 """Parse JSON bytes or text (orjson's parser itself: imports call it once per input line)."""
 
 
+def canonical(value: Any) -> bytes:
+    """Serialize ``value`` as compact JSON with sorted keys: equal values give equal bytes."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
 def event_to_row(event: DomainEvent, stored_at: int) -> InsertRow:
     """Return the insert row (``INSERT_COLUMNS`` order) for ``event`` stored at ``stored_at`` µs.
 
