@@ -69,7 +69,8 @@ def test_unhandled_event_error() -> None:
     assert error.event_id == event_id
     assert error.handler_class == "Order"
     assert error.available_handlers == ["OrderCreated"]
-    assert "OrderShipped" in str(error) and "OrderCreated" in str(error)
+    assert "OrderShipped" in str(error)
+    assert "OrderCreated" in str(error)
     assert error.exit_code == ExitStatus.VERIFICATION
 
 
@@ -87,7 +88,8 @@ def test_duplicate_event_type_error_is_a_value_error() -> None:
     assert isinstance(error, ValueError)
     assert isinstance(error, esctl.EventRegistrationError)
     assert (error.event_type, error.existing_class, error.new_class) == ("X", int, str)
-    assert "builtins.int" in str(error) and "builtins.str" in str(error)
+    assert "builtins.int" in str(error)
+    assert "builtins.str" in str(error)
     assert error.exit_code == ExitStatus.USAGE
 
 
@@ -129,4 +131,5 @@ def test_the_command_line_reports_each_on_one_line_with_its_code(
 ) -> None:
     assert exit_status(error) == status
     err = capsys.readouterr().err
-    assert err.startswith("Error: ") and err.count("\n") == 1
+    assert err.startswith("Error: ")
+    assert err.count("\n") == 1

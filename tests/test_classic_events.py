@@ -37,7 +37,8 @@ def test_to_dict_and_from_dict_round_trip(
         aggregate_id=uuid4(), aggregate_version=version, occurred_at=when, amount=amount, note=note, metadata=metadata
     )
     data = event.to_dict()
-    assert isinstance(data["event_id"], str) and isinstance(data["occurred_at"], str)
+    assert isinstance(data["event_id"], str)
+    assert isinstance(data["occurred_at"], str)
     assert Priced.from_dict(data) == event
 
 
@@ -51,13 +52,16 @@ def test_from_dict_validates() -> None:
 def test_with_causation_links_cause_and_correlation() -> None:
     cause = Priced(aggregate_id=uuid4(), amount=1.0)
     effect = Priced(aggregate_id=uuid4(), amount=2.0)
-    assert not effect.is_caused_by(cause) and not effect.is_correlated_with(cause)
+    assert not effect.is_caused_by(cause)
+    assert not effect.is_correlated_with(cause)
     linked = effect.with_causation(cause)
     assert linked.causation_id == cause.event_id
     assert linked.correlation_id == cause.correlation_id
-    assert linked.is_caused_by(cause) and linked.is_correlated_with(cause)
+    assert linked.is_caused_by(cause)
+    assert linked.is_correlated_with(cause)
     assert not cause.is_caused_by(linked)
-    assert linked.event_id == effect.event_id and linked.amount == 2.0
+    assert linked.event_id == effect.event_id
+    assert linked.amount == 2.0
     assert effect.causation_id is None  # the original is unchanged
 
 
@@ -72,7 +76,8 @@ def test_with_aggregate_version_validates_and_marks_the_version_as_set() -> None
     event = Priced(aggregate_id=uuid4(), amount=1.0)
     assert "aggregate_version" not in event.model_fields_set
     copy = event.with_aggregate_version(7)
-    assert copy.aggregate_version == 7 and "aggregate_version" in copy.model_fields_set
+    assert copy.aggregate_version == 7
+    assert "aggregate_version" in copy.model_fields_set
     assert event.aggregate_version == 1
     with pytest.raises(ValidationError):
         event.with_aggregate_version(0)
@@ -87,5 +92,6 @@ def test_tenant_domain_event_requires_a_tenant() -> None:
         Invoiced(aggregate_id=uuid4(), tenant_id=None)
     tenant = uuid4()
     event = Invoiced(aggregate_id=uuid4(), tenant_id=tenant)
-    assert isinstance(event.tenant_id, UUID) and event.tenant_id == tenant
+    assert isinstance(event.tenant_id, UUID)
+    assert event.tenant_id == tenant
     assert event.event_type == "Invoiced"

@@ -42,12 +42,15 @@ def test_register_returns_the_class_and_works_as_a_decorator() -> None:
 
 def test_lookups() -> None:
     registry = EventRegistry()
-    assert not len(registry) and bool(registry)  # an empty registry is still true
+    assert not len(registry)
+    assert bool(registry)
     registry.register(Opened)
     registry.register(Closed)
     assert registry.get("Opened") is Opened
     assert registry.get_or_none("Nope") is None
-    assert registry.contains("Closed") and "Closed" in registry and "Nope" not in registry
+    assert registry.contains("Closed")
+    assert "Closed" in registry
+    assert "Nope" not in registry
     assert registry.list_types() == ["Closed", "Opened"]
     assert registry.list_classes() == [Closed, Opened]
     with pytest.raises(EventTypeNotFoundError) as caught:
@@ -60,7 +63,8 @@ def test_lookups() -> None:
     assert registry.unregister("Opened") is False
     assert len(registry) == 1
     registry.clear()
-    assert len(registry) == 0 and registry.list_types() == []
+    assert len(registry) == 0
+    assert registry.list_types() == []
 
 
 def test_a_clash_is_a_duplicate_event_type_error() -> None:
@@ -70,7 +74,8 @@ def test_a_clash_is_a_duplicate_event_type_error() -> None:
         registry.register(Closed, event_type="Opened")
     error = caught.value
     assert (error.event_type, error.existing_class, error.new_class) == ("Opened", Opened, Closed)
-    assert isinstance(error, ValueError) and isinstance(error, EventRegistrationError)
+    assert isinstance(error, ValueError)
+    assert isinstance(error, EventRegistrationError)
     assert registry.get("Opened") is Opened
 
 
@@ -111,7 +116,8 @@ def test_a_rename_in_a_private_registry_leaves_a_named_class_alone() -> None:
     other.register(Renamed)
     other.register(Declared)
     assert other.list_types() == ["Renamed", "acct.Declared"]
-    assert private.get("legacy.Renamed") is Renamed and private.get("legacy.Declared") is Declared
+    assert private.get("legacy.Renamed") is Renamed
+    assert private.get("legacy.Declared") is Declared
 
 
 def test_the_first_registration_names_an_unnamed_class() -> None:
@@ -135,6 +141,7 @@ async def test_a_registry_reads_an_event_under_the_name_it_registered() -> None:
     store = InMemoryEventStore()
     event = Renamed2(aggregate_id=uuid4(), event_type="legacy.Renamed2")
     await store.append_events(event.aggregate_id, "Account", [event])
-    stored = [s async for s in store.read_all()][0]
+    (stored,) = [s async for s in store.read_all()]
     back = row_to_stored_event(stored_event_to_row(stored), private).event
-    assert type(back) is Renamed2 and back.event_type == "legacy.Renamed2"
+    assert type(back) is Renamed2
+    assert back.event_type == "legacy.Renamed2"
