@@ -1,9 +1,9 @@
-"""Which refusal an append reports when a batch has several faults, and when ``stored_at`` is taken.
+"""The SQLite store's side of the order of checks, and when ``stored_at`` is taken.
 
 The SQLite store encodes a batch's rows before it takes the write lock and plans from the rows
-when the batch is plain; these tests hold it to the order of checks the rules have always had
-(the stream check of ``append_events`` first, then the append rules, then encoding), on both
-stores where both encode.
+when the batch is plain; the order of checks the rules have always had (the stream check of
+``append_events`` first, then the append rules, then encoding) is held on every store by
+``esctl.testing.appending``. Here: what only a store that encodes refuses, and the write lock.
 """
 
 from __future__ import annotations
@@ -15,30 +15,9 @@ from uuid import uuid4
 import pytest
 
 from conftest import REGISTRY, item
-from esctl import EventStore, ExpectedVersion, InvalidInputError, OptimisticLockError, SQLiteEventStore
+from esctl import ExpectedVersion, InvalidInputError, SQLiteEventStore
 
 UNSERIALIZABLE = {"handle": object()}
-
-
-async def test_a_version_conflict_is_reported_before_unserializable_metadata(store: EventStore) -> None:
-    cart = uuid4()
-    await store.append_events(cart, "Cart", [item(cart, 1)])
-    with pytest.raises(OptimisticLockError) as caught:
-        await store.append_events(cart, "Cart", [item(cart, 2), item(cart, 4, metadata=UNSERIALIZABLE)])
-    assert caught.value.batch_index == 1
-    with pytest.raises(OptimisticLockError):
-        await store.append_batch([item(cart, 3, metadata=UNSERIALIZABLE)])
-    assert await store.get_global_position() == 1
-
-
-async def test_an_event_of_another_stream_is_reported_before_unserializable_metadata(store: EventStore) -> None:
-    cart, other = uuid4(), uuid4()
-    with pytest.raises(InvalidInputError, match="belongs to") as caught:
-        await store.append_events(cart, "Cart", [item(cart, 1, metadata=UNSERIALIZABLE), item(other, 1)])
-    assert caught.value.field == "aggregate_id"
-    assert caught.value.batch_index == 1
-    with pytest.raises(InvalidInputError, match="belongs to"):
-        await store.append_events(cart, "Invoice", [item(cart, 1)])
 
 
 async def test_unserializable_metadata_alone_is_refused_by_the_sqlite_store(tmp_path: Path) -> None:

@@ -18,11 +18,8 @@ from esctl import (
     DomainEvent,
     EventRegistrationError,
     EventRegistry,
-    EventStore,
     GenericEvent,
-    InMemoryEventStore,
     InvalidInputError,
-    ReadOptions,
     SQLiteEventStore,
     register_event,
     uuid7,
@@ -136,25 +133,6 @@ def test_aware_times_in_any_offset_become_utc() -> None:
     assert event.occurred_at == T0
     assert event.occurred_at.utcoffset() == timedelta(0)
     assert event.occurred_at.hour == 8
-
-
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-@pytest.mark.parametrize("which", ["from_timestamp", "to_timestamp"])
-async def test_naive_read_windows_are_rejected(kind: str, which: str, tmp_path: Path) -> None:
-    store: EventStore = (
-        InMemoryEventStore() if kind == "memory" else SQLiteEventStore(tmp_path / "e.db", registry=REGISTRY)
-    )
-    async with store:
-        cart = uuid4()
-        await store.append_events(cart, "Cart", [item(cart, 1)])
-        naive: dict[str, Any] = {which: datetime(2026, 11, 1, 8, 0)}
-        with pytest.raises(InvalidInputError) as caught:
-            [s async for s in store.read_all(ReadOptions(**naive))]
-        assert caught.value.field == which
-        with pytest.raises(InvalidInputError):
-            await store.get_events_by_type("Cart", **naive)
-        with pytest.raises(InvalidInputError):
-            await store.get_events(cart, "Cart", **naive)
 
 
 # -- the registry ------------------------------------------------------------------------------
