@@ -13,23 +13,18 @@ import os
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from esctl import (
     DatabaseUnusableError,
-    DeclarativeProjection,
     DomainEvent,
     EventRegistry,
     SQLiteEventStore,
-    handles,
     register_event,
 )
 from esctl.projections import ProjectionRegistry, ProjectionRunner
@@ -57,20 +52,6 @@ class Hushed(DomainEvent):
 
     event_type: str = "review.Hushed"
     aggregate_type: str = "Bell"
-
-
-class Rings(DeclarativeProjection):
-    """Counts rings; raises on a poisoned one."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    @handles(Rang)
-    async def _rang(self, event: Rang) -> None:
-        if event.poison:
-            raise ValueError("cracked bell")
-        self.count += 1
 
 
 def esctl(db: Path, *args: str, stdin: Any = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
@@ -260,38 +241,6 @@ def test_the_projections_help_says_it_exits_8() -> None:
     )
     assert result.returncode == 0
     assert "exits 8" in result.stdout
-
-
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(count=st.integers(2, 60), poison=st.data(), batch=st.integers(1, 25), hushes=st.integers(0, 5))
-def test_catch_up_counts_every_event_applied_before_a_failure(
-    count: int, poison: st.DataObject, batch: int, hushes: int
-) -> None:
-    at = poison.draw(st.integers(1, count - 1), label="poison index")
-    with tempfile.TemporaryDirectory() as directory:
-        result, rung = asyncio.run(_catch_up_until_failure(Path(directory), count, at, batch, hushes))
-    assert result.failure is not None
-    assert result.failure.position == at + 1 + hushes
-    assert result.position == at + hushes
-    # Every ring before the poisoned one was applied exactly once, and counted.
-    assert result.events == at == rung
-
-
-async def _catch_up_until_failure(directory: Path, count: int, at: int, batch: int, hushes: int) -> tuple[Any, int]:
-    bell = uuid4()
-    # Events the projection does not read come first: they move the checkpoint, not the count.
-    events: list[DomainEvent] = [
-        Hushed(aggregate_id=bell, aggregate_version=i + 1, tenant_id=TENANTS[1], occurred_at=T0) for i in range(hushes)
-    ]
-    events += rings(count, poison=at)
-    registry = ProjectionRegistry()
-    registry.register(Rings, name="rings")
-    async with SQLiteEventStore(directory / "events.db", registry=REG) as store:
-        await store.append_batch(events)
-        runner = ProjectionRunner(store, registry, batch_size=batch)
-        [result] = await runner.catch_up(["rings"])
-        [row] = await runner.view("rings")
-    return result, int(row["count"])
 
 
 # -- 4. page reads never sort ------------------------------------------------------------------
