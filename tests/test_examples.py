@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import importlib.util
 import re
@@ -15,7 +16,8 @@ from uuid import uuid4
 import pytest
 from fastapi.testclient import TestClient
 
-from esctl import EventStore, InMemoryEventStore, ReadOptions, SQLiteEventStore
+from esctl import DomainEvent, EventStore, ReadOptions, SQLiteEventStore, StoredEvent
+from esctl.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -88,8 +90,6 @@ def test_sqlite_example_without_a_path_uses_a_temporary_file(tmp_path: Path) -> 
 
 
 def _events_in(db: Path) -> list[tuple[object, str]]:
-    import asyncio
-
     async def read() -> list[tuple[object, str]]:
         async with SQLiteEventStore(db, readonly=True) as store:
             return [(s.event.tenant_id, s.event.event_type) async for s in store.read_all()]
@@ -110,13 +110,11 @@ def fastapi_example() -> ModuleType:
     return module
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-async def api_store(
-    request: pytest.FixtureRequest, tmp_path: Path, fastapi_example: ModuleType
-) -> AsyncIterator[EventStore]:
-    store: EventStore = InMemoryEventStore()
-    if request.param == "sqlite":
-        store = SQLiteEventStore(tmp_path / "api.db", registry=fastapi_example.registry)
+@pytest.fixture
+async def api_store() -> AsyncIterator[EventStore]:
+    # The example's default store (no ESCTL_DB). The same app on a SQLite file, as ESCTL_DB makes
+    # it: test_the_app_keeps_its_orders_in_the_file_esctl_db_names.
+    store = open_store("memory:")
     yield store
     await store.close()
 
@@ -196,3 +194,31 @@ def test_the_module_level_app_starts_on_memory(fastapi_example: ModuleType, monk
         headers = {"X-Tenant-ID": str(uuid4())}
         order_id = _create(test_client, headers)
         assert test_client.get(f"/orders/{order_id}", headers=headers).status_code == 200
+
+
+def test_the_app_keeps_its_orders_in_the_file_esctl_db_names(
+    fastapi_example: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    db = tmp_path / "api.db"
+    monkeypatch.setenv("ESCTL_DB", str(db))
+    with TestClient(fastapi_example.create_app()) as test_client:
+        order_id = _create(test_client, ACME, customer="Secret Customer")
+        assert test_client.get(f"/orders/{order_id}", headers=ACME).json()["customer_name"] == "Secret Customer"
+        shipped = test_client.post(f"/orders/{order_id}/ship", params={"tracking_number": "T-1"}, headers=ACME)
+        assert shipped.json()["status"] == "shipped"
+        assert test_client.get(f"/orders/{order_id}", headers=GLOBEX).status_code in (403, 404)
+        stolen = test_client.post(f"/orders/{order_id}/ship", params={"tracking_number": "X"}, headers=GLOBEX)
+        assert stolen.status_code in (403, 404)
+        assert "Secret Customer" not in test_client.get("/orders", headers=GLOBEX).text
+    assert db.exists()
+
+    async def read() -> tuple[list[DomainEvent], list[StoredEvent]]:
+        async with SQLiteEventStore(db, registry=fastapi_example.registry, readonly=True) as store:
+            stored = [s.event async for s in store.read_all()]
+            strangers = [s async for s in store.read_all(ReadOptions(tenant_id=uuid4()))]
+            return stored, strangers
+
+    stored, strangers = asyncio.run(read())
+    assert [type(e).__name__ for e in stored] == ["OrderCreated", "OrderShipped"]  # the example's classes
+    assert {str(e.tenant_id) for e in stored} == {ACME["X-Tenant-ID"]}
+    assert strangers == []
