@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
-from typing import ClassVar, Generic, TypeVar
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 from uuid import UUID
 
+from esctl.errors import EventVersionError, UnhandledEventError
 from esctl.events import DomainEvent
+from esctl.handlers import collect_handlers, find_handler
+from esctl.tenancy import get_current_tenant
 
 TState = TypeVar("TState")
+E = TypeVar("E", bound=DomainEvent)
 
 
 class AggregateRoot(abc.ABC, Generic[TState]):
@@ -20,7 +25,17 @@ class AggregateRoot(abc.ABC, Generic[TState]):
     ``uncommitted_events`` and rebuilds aggregates with ``load_from_history``.
 
     The state starts as ``_get_initial_state()``, built on first access so a subclass may set
-    its own attributes after calling ``super().__init__``.
+    its own attributes after calling ``super().__init__``. It is never ``None``.
+
+    Two aggregates are equal when they have the same class, type and id (whatever their
+    version), and hash alike.
+
+    Attributes:
+        aggregate_type: The stream type of this class's aggregates.
+        validate_versions: When true (the default), ``apply_event`` refuses an event whose
+            version does not follow the aggregate's (``EventVersionError``).
+        schema_version: The version of the state's shape, for snapshots: raise it when the
+            state changes shape, and older snapshots are ignored (the aggregate is replayed).
 
     Example:
         >>> class Counter(AggregateRoot[int]):
@@ -32,6 +47,8 @@ class AggregateRoot(abc.ABC, Generic[TState]):
     """
 
     aggregate_type: ClassVar[str] = ""
+    validate_versions: ClassVar[bool] = True
+    schema_version: ClassVar[int] = 1
 
     def __init__(self, aggregate_id: UUID) -> None:
         self._aggregate_id = aggregate_id
@@ -61,16 +78,41 @@ class AggregateRoot(abc.ABC, Generic[TState]):
         """Events applied since the last save, oldest first (a copy)."""
         return list(self._uncommitted)
 
+    @property
+    def has_uncommitted_events(self) -> bool:
+        """True when events were applied since the last save."""
+        return bool(self._uncommitted)
+
+    def clear_uncommitted_events(self) -> list[DomainEvent]:
+        """Forget the uncommitted events and return them, oldest first."""
+        events, self._uncommitted = self._uncommitted, []
+        return events
+
     def get_next_version(self) -> int:
         """The version the next new event gets."""
         return self._version + 1
 
     def apply_event(self, event: DomainEvent, is_new: bool = True) -> None:
-        """Fold ``event`` into the state; remember it for saving when ``is_new``."""
+        """Fold ``event`` into the state; remember it for saving when ``is_new``.
+
+        A new event built without an explicit ``aggregate_version`` gets the next version.
+
+        Raises:
+            EventVersionError: ``validate_versions`` is true and the event's version does not
+                follow the aggregate's.
+        """
+        if is_new and "aggregate_version" not in event.model_fields_set:
+            event = event.with_aggregate_version(self.get_next_version())
+        if self.validate_versions and event.aggregate_version != self._version + 1:
+            raise EventVersionError(self._version + 1, event.aggregate_version, event.event_id, self._aggregate_id)
         self._apply(event)
         self._version = event.aggregate_version
         if is_new:
             self._uncommitted.append(event)
+
+    def _raise_event(self, event: DomainEvent) -> None:
+        """Apply a new event and remember it for saving (the classic name of ``apply_event``)."""
+        self.apply_event(event, is_new=True)
 
     def load_from_history(self, events: Iterable[DomainEvent]) -> None:
         """Replay stored events (not saved again)."""
@@ -81,6 +123,22 @@ class AggregateRoot(abc.ABC, Generic[TState]):
         """Forget the uncommitted events once they are stored."""
         self._uncommitted.clear()
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, AggregateRoot):
+            return NotImplemented
+        return (
+            type(self) is type(other)
+            and self.aggregate_type == other.aggregate_type
+            and self._aggregate_id == other._aggregate_id
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.aggregate_type, self._aggregate_id))
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}(id={self._aggregate_id}, version={self._version}, uncommitted={len(self._uncommitted)})"
+
     @abc.abstractmethod
     def _apply(self, event: DomainEvent) -> None:
         """Fold one event into ``self._state``."""
@@ -88,3 +146,77 @@ class AggregateRoot(abc.ABC, Generic[TState]):
     @abc.abstractmethod
     def _get_initial_state(self) -> TState:
         """Return the state of an aggregate that has no events."""
+
+
+UnregisteredEventHandling = Literal["ignore", "warn", "error"]
+"""What a ``DeclarativeAggregate`` does with an event it has no handler for."""
+
+
+class DeclarativeAggregate(AggregateRoot[TState]):
+    """An aggregate whose ``_apply`` calls the ``@handles(EventClass)`` method for each event.
+
+    A handler is ``def handler(self, event)`` and sets ``self._state``; an event whose class
+    (or nearest base class) has no handler is ignored, warned about, or refused, as
+    ``unregistered_event_handling`` says.
+
+    Example:
+        >>> from esctl import handles
+        >>> class Opened(DomainEvent):
+        ...     aggregate_type: str = "Account"
+        >>> class Account(DeclarativeAggregate[int]):
+        ...     aggregate_type = "Account"
+        ...     def _get_initial_state(self) -> int:
+        ...         return 0
+        ...     @handles(Opened)
+        ...     def _on_opened(self, event: Opened) -> None:
+        ...         self._state = 1
+        ...     def open(self) -> None:
+        ...         self.apply_event(self.create_event(Opened))
+    """
+
+    unregistered_event_handling: ClassVar[UnregisteredEventHandling] = "ignore"
+    _handler_names: ClassVar[dict[type[DomainEvent], str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handler_names = collect_handlers(cls)
+
+    def _apply(self, event: DomainEvent) -> None:
+        name = find_handler(self._handler_names, event)
+        if name is not None:
+            handler: Callable[[DomainEvent], None] = getattr(self, name)
+            handler(event)
+            return
+        mode = self.unregistered_event_handling
+        if mode == "ignore":
+            return
+        handled = sorted(cls.__name__ for cls in self._handler_names)
+        error = UnhandledEventError(event.event_type, event.event_id, type(self).__name__, handled)
+        if mode == "warn":
+            warnings.warn(error.message, RuntimeWarning, stacklevel=4)
+            return
+        raise error
+
+    def create_event(self, event_class: type[E], **fields: Any) -> E:
+        """Build an event of this aggregate, ready for ``apply_event`` (it is not applied).
+
+        Fills ``aggregate_id``, ``aggregate_type``, ``aggregate_version`` (the next version) and
+        ``tenant_id`` (the aggregate's ``tenant_id`` attribute if it has one, else the current
+        context's tenant), unless ``fields`` gives them.
+
+        Example:
+            >>> # self.apply_event(self.create_event(OrderShipped, tracking_number="T1"))
+        """
+        values: dict[str, Any] = {
+            "aggregate_id": self.aggregate_id,
+            "aggregate_version": self.get_next_version(),
+        }
+        if self.aggregate_type:
+            values["aggregate_type"] = self.aggregate_type
+        tenant = getattr(self, "tenant_id", None)
+        if tenant is None:
+            tenant = get_current_tenant()
+        if tenant is not None:
+            values["tenant_id"] = tenant
+        values.update(fields)
+        return event_class(**values)

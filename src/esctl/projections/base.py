@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ClassVar
 
 from esctl.events import DomainEvent, GenericEvent
+from esctl.handlers import collect_handlers, get_handled_event_type, handles, is_event_handler
 
-_HANDLES_ATTR = "__esctl_handles__"
-F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
+# ``handles`` and its helpers live in esctl.handlers (aggregates use them too); re-exported here,
+# where projection code has always imported them from.
+__all__ = [
+    "DeclarativeProjection",
+    "Projection",
+    "event_type_names",
+    "get_handled_event_type",
+    "handles",
+    "is_event_handler",
+]
 
 
 class Projection(abc.ABC):
@@ -38,25 +46,6 @@ class Projection(abc.ABC):
     def handled_event_types(self) -> frozenset[str] | None:
         """The event types this projection wants, or ``None`` for every type."""
         return None
-
-
-def handles(event_class: type[DomainEvent]) -> Callable[[F], F]:
-    """Mark a method as the handler of ``event_class``.
-
-    On a ``DeclarativeProjection`` the method is ``async def handler(self, event)``; on a
-    ``SQLProjection`` it is ``def handler(self, db, event)``.
-
-    Example:
-        >>> class Totals(DeclarativeProjection):
-        ...     @handles(DomainEvent)
-        ...     async def _on_any(self, event: DomainEvent) -> None: ...
-    """
-
-    def decorator(method: F) -> F:
-        setattr(method, _HANDLES_ATTR, event_class)
-        return method
-
-    return decorator
 
 
 class DeclarativeProjection(Projection):
@@ -97,20 +86,6 @@ class DeclarativeProjection(Projection):
         return event_type_names(self._handler_names)
 
 
-def collect_handlers(cls: type) -> dict[type[DomainEvent], str]:
-    """Return, for a class with ``@handles`` methods, the method name handling each event class.
-
-    A subclass's handler for an event class replaces its base's.
-    """
-    found: dict[type[DomainEvent], str] = {}
-    for klass in reversed(cls.__mro__):
-        for attr, value in vars(klass).items():
-            event_class = getattr(value, _HANDLES_ATTR, None)
-            if event_class is not None:
-                found[event_class] = attr
-    return found
-
-
 def event_type_names(event_classes: Iterable[type[DomainEvent]]) -> frozenset[str] | None:
     """Return the ``event_type`` names of ``event_classes``; ``None`` (every type) if one is ``DomainEvent``.
 
@@ -123,12 +98,3 @@ def event_type_names(event_classes: Iterable[type[DomainEvent]]) -> frozenset[st
         default = event_class.model_fields["event_type"].default
         names.add(default if isinstance(default, str) else event_class.__name__)
     return frozenset(names)
-
-
-def find_handler(dispatch: Mapping[type[DomainEvent], T], event: DomainEvent) -> T | None:
-    """Return the handler for the event's class, or for its nearest base class that has one."""
-    for klass in type(event).__mro__:
-        handler = dispatch.get(klass)
-        if handler is not None:
-            return handler
-    return None

@@ -25,7 +25,8 @@ from uuid import UUID
 
 from esctl.errors import DatabaseBusyError, DatabaseUnusableError, EsctlError, UsageError
 from esctl.events import DomainEvent, StoredEvent
-from esctl.projections.base import Projection, collect_handlers, event_type_names, find_handler
+from esctl.handlers import collect_handlers, find_handler
+from esctl.projections.base import Projection, event_type_names
 from esctl.store.readmodel import EVENT_COLUMNS, NO_TENANT, Document, ProjectionStorage, Row
 
 STATE_KEY = "state"
