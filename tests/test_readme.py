@@ -48,3 +48,14 @@ def test_readme_projection_walkthrough_runs_as_printed(tmp_path: Path) -> None:
     shown, replayed = (json.loads(text.strip().splitlines()[-1]) for text in outputs[-2:])
     # The persisted read model counts every order; replaying up to a week ago counts fewer.
     assert sum(shown["orders"].values()) > sum(replayed["orders"].values()) > 0
+
+
+def test_the_exit_codes_of_readme_and_help_are_those_of_exit_status() -> None:
+    from esctl.cli.app import HELP
+    from esctl.errors import ExitStatus
+
+    section = README.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    documented = {int(code) for code in re.findall(r"^\| (\d+) \|", section, flags=re.M)}
+    assert documented == {status.value for status in ExitStatus}
+    for status in ExitStatus:
+        assert f"{status.value} {status.description}" in " ".join(HELP.split())
