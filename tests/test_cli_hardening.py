@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from cli_support import ESCTL, ROOT, dumped, error_lines, event, invoke, ndjson, rows
+from cli_support import ESCTL, ROOT, dumped, error_lines, event, foreign_database, invoke, ndjson, rows
 from esctl.errors import ExitStatus
 
 DEMO_END = "2026-11-30T00:00:00Z"
@@ -171,3 +171,96 @@ def test_re_appending_events_without_ids_stores_them_once(tmp_path: Path, as_arr
     third = invoke(db, "append", str(source))
     assert third.exit_code == 0, third.stderr
     assert len(rows(db) or []) == 4
+
+
+# -- defect 8: messages -------------------------------------------------------------------------
+
+MESSAGE_CASES = [
+    # (what, argv after --db, stdin, exit code, words the one line must hold)
+    ("a UUID given as a number", (), {"aggregate_id": 5}, 3, ("line 1, field 'aggregate_id': UUID input", "got 5")),
+    (
+        "a UUID with a bad character",
+        (),
+        {"aggregate_id": "nope"},
+        3,
+        ("line 1, field 'aggregate_id': input", 'got "nope"'),
+    ),
+    ("a time out of range", (), {"occurred_at": "0001-01-01T00:00:00+01:00"}, 3, ("field 'occurred_at'", "0001-01-01")),
+    (
+        "a naive time",
+        (),
+        {"occurred_at": "2026-01-01T00:00:00"},
+        3,
+        ("line 1, field 'occurred_at'", "2026-01-01T00:00:00"),
+    ),
+    ("a version of 0", (), {"aggregate_version": 0}, 3, ("line 1, field 'aggregate_version'", "got 0")),
+    ("a string version", (), {"aggregate_version": "2"}, 3, ("line 1, field 'aggregate_version'", 'got "2"')),
+    ("metadata as a list", (), {"metadata": [1]}, 3, ("line 1, field 'metadata'", "got [1]")),
+    ("a tenant that is no UUID", (), {"tenant_id": "acme"}, 3, ("line 1, field 'tenant_id'", 'got "acme"')),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "argv", "overrides", "code", "words"), MESSAGE_CASES, ids=[c[0] for c in MESSAGE_CASES]
+)
+def test_a_bad_field_is_one_line_naming_line_field_and_value_with_a_hint(
+    tmp_path: Path, what: str, argv: tuple[str, ...], overrides: dict[str, object], code: int, words: tuple[str, ...]
+) -> None:
+    db = tmp_path / "events.db"
+    result = invoke(db, "append", *argv, "-", input=ndjson([event(1, **overrides)]))
+    assert result.exit_code == code, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: ")
+    for word in words:
+        assert word in line
+    assert " — " in line  # every error says what to do next
+    for leak in ("value error", "uUID", "field 'timestamp'", "Assertion failed"):
+        assert leak.lower() not in line.lower() if leak != "uUID" else leak not in line
+
+
+def test_usage_errors_read_without_pydantic_prefixes(tmp_path: Path) -> None:
+    result = invoke(tmp_path / "events.db", "dump", "-f", "xml")
+    assert result.exit_code == ExitStatus.USAGE
+    [line] = result.stderr.splitlines()
+    assert "xml" in line
+    assert "value error" not in line.lower()
+
+
+def test_a_directory_given_to_append_is_called_a_directory(tmp_path: Path) -> None:
+    result = invoke(tmp_path / "events.db", "append", str(tmp_path))
+    assert result.exit_code == ExitStatus.USAGE
+    [line] = error_lines(result.stderr)
+    assert "is a directory" in line
+    assert "not found" not in line
+
+
+@pytest.mark.parametrize("command", [("tenants",), ("dump", "-f", "csv"), ("append", "-")])
+def test_an_empty_db_is_a_usage_error_and_a_directory_db_is_called_a_directory(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    data = ndjson([event(1)])
+    empty = invoke(None, "--db", "", *command, input=data)
+    assert empty.exit_code == ExitStatus.USAGE, empty.stderr
+    [line] = error_lines(empty.stderr)
+    assert "--db" in line
+    assert " — " in line
+    directory = invoke(tmp_path, *command, input=data)
+    assert directory.exit_code == ExitStatus.UNUSABLE, directory.stderr
+    [line] = error_lines(directory.stderr)
+    assert f"{tmp_path} is a directory" in line
+    assert "disk I/O" not in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_hint_for_someone_elses_database_does_not_point_at_init(tmp_path: Path) -> None:
+    foreign = tmp_path / "invoices.db"
+    before = foreign_database(foreign)
+    for command in (("init",), ("tenants",), ("append", "-")):
+        result = invoke(foreign, *command, input=ndjson([event(1)]))
+        assert result.exit_code == ExitStatus.UNUSABLE
+        [line] = error_lines(result.stderr)
+        what, _, hint = line.partition(" — ")
+        assert "esctl event store" in what
+        assert hint
+        assert "init" not in hint
+    assert foreign.read_bytes() == before

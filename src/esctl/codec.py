@@ -507,7 +507,21 @@ def validation_error(error: ValidationError) -> InvalidInputError:
     # "Input should be …" reads as "input should be …"; "UUID input …" keeps its capitals.
     if message[:2].istitle():
         message = message[0].lower() + message[1:]
-    return InvalidInputError(message, field=field)
+    if first["type"] != "missing" and "input" in first:
+        message += f" (got {_shown(first['input'])})"
+    return InvalidInputError(message, field=field, hint=_FIELD_HINT)
+
+
+_FIELD_HINT = "fix that field of that line and run again"
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A value as an error message quotes it: its JSON, cut to ``limit`` characters."""
+    try:
+        text = orjson.dumps(value).decode()
+    except TypeError:
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def parse_json_object(text: bytes | str, line: int | None = None) -> dict[str, Any]:

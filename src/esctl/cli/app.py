@@ -104,7 +104,9 @@ def _exit_on_usage_error(error: _click.exceptions.UsageError, command_path: str)
     hint = f"see '{command} --help'"
     if isinstance(error, _click.exceptions.NoSuchOption) and error.option_name in GLOBAL_OPTIONS:
         hint = "global options go before the command: esctl --db PATH <command>"
-    message = f"Error: {error.format_message().rstrip('.')} — {hint}"
+    # Typer coerces values with pydantic, whose validators' messages start "Value error, ".
+    text = error.format_message().rstrip(".").replace("Value error, ", "")
+    message = f"Error: {text} — {hint}"
     print(message.replace("\n", " "), file=sys.stderr)
     raise typer.Exit(error.exit_code)
 

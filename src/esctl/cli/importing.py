@@ -81,7 +81,7 @@ def append_input(file: str | None, options: AppendOptions) -> dict[str, Any]:
         InvalidInputError: The input is empty (unless ``allow_empty``) or an event is invalid.
         EsctlError: The store's errors (conflicts, busy, unusable).
     """
-    from esctl.errors import InvalidInputError, NotFoundError
+    from esctl.errors import InvalidInputError, NotFoundError, UsageError
 
     with ExitStack() as stack:
         if file is None or file == "-":
@@ -89,6 +89,10 @@ def append_input(file: str | None, options: AppendOptions) -> dict[str, Any]:
             name = "stdin"
         else:
             path = Path(file)
+            if path.is_dir():
+                raise UsageError(
+                    f"input file {file} is a directory", hint="give an NDJSON or JSON file, or - for stdin"
+                )
             if not path.is_file():
                 raise NotFoundError(f"input file {file} not found", hint="check the path")
             stream = stack.enter_context(path.open("rb"))

@@ -71,11 +71,22 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 def report_error(error: EsctlError) -> None:
-    """Print ``Error: <what> — <hint>`` on one line to stderr."""
-    message = f"Error: {error.message}"
-    if error.hint:
-        message += f" — {error.hint}"
-    print(message.replace("\n", " "), file=sys.stderr)
+    """Print ``Error: <what> — <hint>`` on one line to stderr (a hint for the exit code when the
+    error has none of its own: every error says what to do next)."""
+    hint = error.hint or _DEFAULT_HINTS.get(error.exit_code, "run with -v for details")
+    print(f"Error: {error.message} — {hint}".replace("\n", " "), file=sys.stderr)
+
+
+_DEFAULT_HINTS: dict[int, str] = {
+    2: "see 'esctl --help'",
+    3: "fix the input and run again; nothing was written",
+    4: "reload and retry, or drop --expected-version",
+    5: "check the name; a listing command shows what there is",
+    6: "retry later, or raise ESCTL_BUSY_TIMEOUT (seconds)",
+    7: "check the --db path and the file",
+    8: "`esctl verify` or `esctl projections` shows the details",
+}
+"""The hint of an error that brings none, by exit code (``esctl.errors.ExitStatus``)."""
 
 
 def note(message: str) -> None:
@@ -113,6 +124,11 @@ def open_store(*, readonly: bool, create: bool = True) -> EventStore:
     """
     from esctl.store import open_store as open_target
 
+    if not settings.db.strip():
+        from esctl.errors import UsageError
+
+        # An empty path opened the current directory: "disk I/O error", exit 7.
+        raise UsageError("--db (or ESCTL_DB) is empty", hint="give --db a file path or URL, or unset ESCTL_DB")
     return open_target(settings.db, readonly=readonly, create=create)
 
 

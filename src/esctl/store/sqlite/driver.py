@@ -85,12 +85,13 @@ def open_connection(path: Path, *, readonly: bool, busy_timeout: float, create: 
             f"database {path} does not exist",
             hint="check --db / ESCTL_DB, or create it with `esctl init`",
         )
+    if path.is_dir():
+        # SQLite itself says "disk I/O error" (reading) or "unable to open" (writing).
+        raise DatabaseUnusableError(f"{path} is a directory", hint="give --db the path of a file")
     if readonly:
         target = f"file:{quote(str(path.resolve()))}?mode=ro"
         conn = sqlite3.connect(target, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
     else:
-        if path.is_dir():
-            raise DatabaseUnusableError(f"{path} is a directory", hint="give --db the path of a file")
         if not path.parent.is_dir():
             raise DatabaseUnusableError(
                 f"cannot create {path}: the directory {path.parent} does not exist",

@@ -130,7 +130,8 @@ def check_readable(conn: sqlite3.Connection) -> None:
 def not_an_event_store(why: str) -> DatabaseUnusableError:
     """Return the error for a database that is not an esctl event store (``why`` in brackets)."""
     return DatabaseUnusableError(
-        f"not an esctl event store ({why})", hint="is --db right? (`esctl init` creates a new store)"
+        f"not an esctl event store ({why})",
+        hint="is --db right? esctl leaves other databases alone; a path that does not exist yet makes a new store",
     )
 
 
