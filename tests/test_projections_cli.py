@@ -9,6 +9,7 @@ written in-process as generic events of the app's type, so the test process neve
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -40,10 +41,29 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
-from esctl import DeclarativeProjection, DomainEvent, handles, register_event
+from esctl import DeclarativeProjection, DomainEvent, SQLiteEventStore, handles, register_event
 from esctl.projections import ReadModel, SQLProjection, register_projection
+
+_STOP_AFTER_N = int(os.environ.get("PTEST_STOP_AFTER_N", "-1"))
+_stop_pending = threading.Event()
+
+if _STOP_AFTER_N >= 0:
+    # Stop this whole process (SIGSTOP) at a known point: on the main thread, right after the
+    # projection transaction that applied event n = PTEST_STOP_AFTER_N has committed. It holds
+    # no lock then, and starts no transaction until the test sends SIGCONT.
+    _run_transaction = SQLiteEventStore.run_projection_transaction
+
+    async def _run_then_stop(self, work, *, write=True):
+        result = await _run_transaction(self, work, write=write)
+        if _stop_pending.is_set():
+            _stop_pending.clear()
+            os.kill(os.getpid(), signal.SIGSTOP)
+        return result
+
+    SQLiteEventStore.run_projection_transaction = _run_then_stop
 
 
 @register_event
@@ -71,6 +91,8 @@ class Applied(SQLProjection):
         delay = float(os.environ.get("PTEST_DELAY", "0"))
         if delay:
             time.sleep(delay)
+        if event.n == _STOP_AFTER_N:
+            _stop_pending.set()
         if event.poison:
             raise ValueError(f"poison pill n={event.n}")
         db.execute(
@@ -477,17 +499,22 @@ def test_ctrl_c_during_a_rebuild_exits_130_and_leaves_the_read_model_in_use(db: 
     assert (checkpoint(db, "applied"), statuses(db)["applied"]["generation"]) == (1000, 0)
 
 
+@pytest.mark.skipif(not hasattr(os, "waitid"), reason="needs os.waitid and SIGSTOP (POSIX)")
 def test_two_rebuild_processes_at_once_the_second_carries_on_and_the_first_stops(db: Path) -> None:
     append(db, ticks(1000))
     assert esctl(db, "-q", "catch-up", "applied").returncode == 0
     before = query(db, "SELECT * FROM applied ORDER BY event_id")
     args = ("rebuild-projection", "applied", "--yes", "--batch-size", "1")
-    # One event per transaction, each a few ms: the first often stands between transactions.
-    first = esctl_process(db, *args, env={"PTEST_DELAY": "0.004"})
+    # The first stops itself right after the transaction that applied event n = 40 committed
+    # (PTEST_STOP_AFTER_N): mid-way, between transactions, holding no lock. Not a SIGSTOP sent
+    # from here at a moment a probe finds the write lock free: that stops the process's threads
+    # one by one, and its SQLite thread could take the lock meanwhile and stop holding it, so
+    # the second waited out its busy timeout and failed (exit 6).
+    first = esctl_process(db, *args, env={"PTEST_STOP_AFTER_N": "40"})
     try:
-        _wait_for(lambda: fresh_rows(db, "applied") >= 40)  # the first is filling its fresh table
-        _pause_between_transactions(first, db)
-        second = esctl(db, *args)  # the whole rebuild runs while the first is paused mid-way
+        _wait_until_stopped(first)
+        assert fresh_rows(db, "applied") == 41  # events n = 0 … 40, one transaction each
+        second = esctl(db, *args)  # the whole rebuild runs while the first is stopped mid-way
         first.send_signal(signal.SIGCONT)
         _, first_stderr = first.communicate(timeout=60)
     finally:
@@ -502,21 +529,84 @@ def test_two_rebuild_processes_at_once_the_second_carries_on_and_the_first_stops
     assert query(db, "SELECT COUNT(*) FROM projection_documents WHERE namespace LIKE 'applied@%'") == [(0,)]
 
 
-def _pause_between_transactions(process: subprocess.Popen[str], db: Path) -> None:
-    """SIGSTOP ``process`` at a moment it holds no write lock on ``db`` (it writes in batches)."""
-    for _ in range(2000):
-        process.send_signal(signal.SIGSTOP)
-        probe = sqlite3.connect(db, timeout=0, isolation_level=None)
-        try:
-            probe.execute("BEGIN IMMEDIATE")
-            probe.execute("ROLLBACK")
+def _wait_until_stopped(process: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Wait until ``process`` is stopped (SIGSTOP); fail if it ends first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        # WNOWAIT leaves the state to be waited for again: Popen reaps the exit itself.
+        info = os.waitid(os.P_PID, process.pid, os.WSTOPPED | os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        if info is not None:
+            if info.si_code != os.CLD_STOPPED:
+                _, stderr = process.communicate()
+                raise AssertionError(f"it ended (exit {process.returncode}) instead of stopping: {stderr}")
             return
-        except sqlite3.OperationalError:
-            process.send_signal(signal.SIGCONT)
-            time.sleep(0.001)
+        time.sleep(0.01)
+    raise AssertionError("it never stopped")
+
+
+WRITERS = [("catch-up", "applied"), ("rebuild-projection", "applied", "--yes")]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc to see the command open the database")
+@pytest.mark.parametrize("command", WRITERS, ids=lambda command: command[0])
+def test_a_projection_command_waits_for_a_writer_holding_the_lock_within_the_busy_timeout(
+    db: Path, command: tuple[str, ...]
+) -> None:
+    append(db, ticks(30))
+    with _write_lock_held(db) as release:
+        process = esctl_process(db, *command, env={"ESCTL_BUSY_TIMEOUT": "60"})
+        try:
+            _wait_for(lambda: _has_open(process, db))
+            time.sleep(1)  # past opening the database: it waits for the write lock
+            assert process.poll() is None, process.communicate()
+            release()
+            _, stderr = process.communicate(timeout=60)
         finally:
-            probe.close()
-    raise AssertionError("the rebuild never let go of the write lock")
+            if process.poll() is None:
+                process.kill()
+    assert process.returncode == 0, stderr
+    assert checkpoint(db, "applied") == 30
+
+
+@pytest.mark.parametrize("command", WRITERS, ids=lambda command: command[0])
+def test_a_projection_command_exits_6_once_a_writer_holds_the_lock_longer_than_the_busy_timeout(
+    db: Path, command: tuple[str, ...]
+) -> None:
+    append(db, ticks(30))
+    with _write_lock_held(db):
+        started = time.monotonic()
+        result = esctl(db, *command, env={"ESCTL_BUSY_TIMEOUT": "1.5"})
+        waited = time.monotonic() - started
+    assert result.returncode == 6, result.stderr
+    assert "is locked by another writer" in result.stderr
+    assert "ESCTL_BUSY_TIMEOUT" in result.stderr
+    assert waited >= 1.5  # it gave up once the busy timeout was over, not at once
+    assert checkpoint(db, "applied") == 0
+
+
+@contextlib.contextmanager
+def _write_lock_held(db: Path) -> Iterator[Callable[[], None]]:
+    """Hold the write lock on ``db`` (``BEGIN IMMEDIATE``) until the block ends or it calls ``release()``."""
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+
+    def release() -> None:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+
+    try:
+        yield release
+    finally:
+        release()
+        holder.close()
+
+
+def _has_open(process: subprocess.Popen[str], path: Path) -> bool:
+    """True when ``process`` has ``path`` open; fail if it has ended."""
+    if process.poll() is not None:
+        raise AssertionError(f"it ended (exit {process.returncode}): {process.communicate()[1]}")
+    fds = Path(f"/proc/{process.pid}/fd")
+    return any(os.path.realpath(fd) == str(path.resolve()) for fd in fds.iterdir())
 
 
 def test_messages_go_to_stderr_quietly_and_without_progress_bars_when_not_a_terminal(db: Path) -> None:
