@@ -350,10 +350,14 @@ class ReadContract(StoreContract):
         assert await store.get_global_position() == total
         for limit in (page - 1, page, page + 1, 2 * page, 2 * page + 1, total, total + 5):
             assert await read_hits(store, ReadOptions(limit=limit)) == brute_force(data.written, limit=limit), limit
-        for start, end in ((page, None), (None, page + 1), (page + 1, 2 * page + 1), (page, page)):
-            options = ReadOptions(from_position=start, to_position=end)
-            expected = brute_force(data.written, from_position=start, to_position=end)
-            assert await read_hits(store, options) == expected, (start, end)
+        bounds: list[dict[str, Any]] = [
+            {"from_position": page},
+            {"to_position": page + 1},
+            {"from_position": page + 1, "to_position": 2 * page + 1},
+            {"from_position": page, "to_position": page},
+        ]
+        for bound in bounds:
+            assert await read_hits(store, ReadOptions(**bound)) == brute_force(data.written, **bound), bound
 
     @pytest.mark.asyncio
     async def test_filtered_reads_of_several_pages_equal_the_brute_force_filter(
