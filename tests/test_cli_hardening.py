@@ -264,3 +264,65 @@ def test_the_hint_for_someone_elses_database_does_not_point_at_init(tmp_path: Pa
         assert hint
         assert "init" not in hint
     assert foreign.read_bytes() == before
+
+
+# -- defect 5: read commands create no file and work on read-only media --------------------------
+
+READ_COMMANDS = [
+    ("tenants", "-f", "csv"),
+    ("streams", "-f", "csv"),
+    ("stats", "-f", "json"),
+    ("dump", "-f", "ndjson"),
+    ("dump", "-f", "csv"),
+    ("verify", "-f", "json"),
+    ("projections", "-f", "json"),
+    ("init", "--check"),
+]
+
+
+def test_read_commands_leave_no_file_beside_the_store(demo_db: Path, tmp_path: Path) -> None:
+    db = tmp_path / "copy.db"
+    db.write_bytes(demo_db.read_bytes())
+    for command in READ_COMMANDS:
+        done = subprocess.run([str(ESCTL), "--db", str(db), *command], capture_output=True, check=False, timeout=60)
+        assert done.returncode == 0, (command, done.stderr)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.db"], command
+    assert db.read_bytes() == demo_db.read_bytes()
+
+
+def _unshare_available() -> bool:
+    probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _unshare_available(), reason="needs unshare -rm (user and mount namespaces) for a read-only mount"
+)
+def test_read_commands_work_on_a_read_only_mount(demo_db: Path, tmp_path: Path) -> None:
+    # Root ignores permission bits, so chmod proves nothing here: a tmpfs remounted read-only,
+    # inside a private mount namespace, refuses every write whoever asks (EROFS).
+    mount = tmp_path / "media"
+    mount.mkdir()
+    expected = {
+        command: subprocess.run([str(ESCTL), "--db", str(demo_db), *command], capture_output=True, check=False).stdout
+        for command in READ_COMMANDS
+    }
+    script = [
+        f"mount -t tmpfs none {mount}",
+        f"cp {demo_db} {mount}/demo.db",
+        f"mount -o remount,ro {mount}",
+        f"touch {mount}/probe 2>/dev/null && echo WRITABLE",
+    ]
+    for index, command in enumerate(READ_COMMANDS):
+        argv = " ".join([str(ESCTL), "--db", f"{mount}/demo.db", *command])
+        script.append(f"{argv} > {tmp_path}/out{index} 2> {tmp_path}/err{index}; echo $? > {tmp_path}/rc{index}")
+    script.append(f"ls -a {mount} > {tmp_path}/listing")
+    done = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", "\n".join(script)], capture_output=True, check=False, timeout=120
+    )
+    assert b"WRITABLE" not in done.stdout, "the mount is not read-only: the test would prove nothing"
+    for index, command in enumerate(READ_COMMANDS):
+        rc = (tmp_path / f"rc{index}").read_text().strip()
+        assert rc == "0", (command, (tmp_path / f"err{index}").read_text())
+        assert (tmp_path / f"out{index}").read_bytes() == expected[command], command
+    assert (tmp_path / "listing").read_text().split() == [".", "..", "demo.db"]

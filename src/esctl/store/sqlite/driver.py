@@ -71,7 +71,7 @@ def default_busy_timeout() -> float:
 
 
 def open_connection(path: Path, *, readonly: bool, busy_timeout: float, create: bool = True) -> sqlite3.Connection:
-    """Open ``path``: read-only through a ``mode=ro`` URI (never creating it), or read-write.
+    """Open ``path`` for reading only (never creating it; ``open_for_reading``), or read-write.
 
     Args:
         create: For a read-write connection: create the file when it does not exist.
@@ -89,20 +89,70 @@ def open_connection(path: Path, *, readonly: bool, busy_timeout: float, create: 
         # SQLite itself says "disk I/O error" (reading) or "unable to open" (writing).
         raise DatabaseUnusableError(f"{path} is a directory", hint="give --db the path of a file")
     if readonly:
-        target = f"file:{quote(str(path.resolve()))}?mode=ro"
-        conn = sqlite3.connect(target, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
-    else:
-        if not path.parent.is_dir():
-            raise DatabaseUnusableError(
-                f"cannot create {path}: the directory {path.parent} does not exist",
-                hint="create the directory first, or give --db a path in an existing one",
-            )
-        # ``mode=rwc`` creates a missing file, ``mode=rw`` never does (a file removed meanwhile).
-        target = f"file:{quote(str(path.resolve()))}?mode={'rwc' if create else 'rw'}"
-        conn = sqlite3.connect(target, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
+        return open_for_reading(path, busy_timeout)
+    if not path.parent.is_dir():
+        raise DatabaseUnusableError(
+            f"cannot create {path}: the directory {path.parent} does not exist",
+            hint="create the directory first, or give --db a path in an existing one",
+        )
+    # ``mode=rwc`` creates a missing file, ``mode=rw`` never does (a file removed meanwhile).
+    target = f"file:{quote(str(path.resolve()))}?mode={'rwc' if create else 'rw'}"
     # Not bound to the opening thread: it is opened on the store's worker thread, and ``close()``
     # may run on another thread once the worker has stopped.
-    return conn
+    return sqlite3.connect(target, uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False)
+
+
+def open_for_reading(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """Open an existing database so that this connection can only read, and leaves no file behind.
+
+    Tried in order, each only when the one before cannot open the file:
+
+    1. ``mode=rw`` with ``PRAGMA query_only``: the connection cannot write, and when it is the last
+       one to close a WAL database, SQLite removes the ``-wal`` and ``-shm`` files as it does for
+       any writer. A ``mode=ro`` connection cannot remove them: every read command left two
+       files beside the store.
+    2. ``mode=ro``: a file this process may not write (SQLite then needs a writable directory,
+       or existing ``-wal`` and ``-shm`` files, for a WAL database's shared memory).
+    3. ``mode=ro&immutable=1`` on read-only media: no locks and no shared memory, which is
+       right only when no ``-wal`` file holds committed pages the main file lacks, so a non-empty
+       ``-wal`` is an error rather than a read that would miss them.
+
+    Raises:
+        DatabaseUnusableError: Read-only media with a non-empty ``-wal`` file.
+        sqlite3.Error: The file cannot be read (``translate_error`` words it).
+    """
+    uri = f"file:{quote(str(path.resolve()))}"
+    attempts = ("mode=rw", "mode=ro", "mode=ro&immutable=1")
+    for attempt, query in enumerate(attempts, start=1):
+        if attempt == len(attempts):
+            wal = path.with_name(path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise DatabaseUnusableError(
+                    f"{path} is on read-only media, and its {wal.name} holds changes not yet in it",
+                    hint="open it once where it can be written (any esctl read does), then copy it back",
+                )
+        conn = sqlite3.connect(
+            f"{uri}?{query}", uri=True, isolation_level=None, timeout=busy_timeout, check_same_thread=False
+        )
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA schema_version").fetchone()  # reading starts here: it fails now, or not
+        except sqlite3.OperationalError as error:
+            conn.close()
+            if attempt == len(attempts) or not _cannot_open_for_reading(error):
+                raise
+            continue
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _cannot_open_for_reading(error: sqlite3.Error) -> bool:
+    """True for the errors of a file or directory this process may not write (read-only media)."""
+    text = str(error).lower()
+    return "unable to open" in text or "readonly" in text or "read-only" in text
 
 
 def connect(
