@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from cli_support import ESCTL, ROOT, dumped, error_lines, event, foreign_database, invoke, ndjson, rows
+from cli_support import ESCTL, ROOT, dumped, error_lines, event, foreign_database, invoke, ndjson, rows, run_esctl
 from esctl.errors import ExitStatus
 
 DEMO_END = "2026-11-30T00:00:00Z"
@@ -326,3 +327,63 @@ def test_read_commands_work_on_a_read_only_mount(demo_db: Path, tmp_path: Path) 
         assert rc == "0", (command, (tmp_path / f"err{index}").read_text())
         assert (tmp_path / f"out{index}").read_bytes() == expected[command], command
     assert (tmp_path / "listing").read_text().split() == [".", "..", "demo.db"]
+
+
+# -- defect 11: memory on long lines and arrays ------------------------------------------------
+
+_PEAK_RSS = (
+    "import resource, subprocess, sys\n"
+    "with open(sys.argv[1], 'rb') as source:\n"
+    "    done = subprocess.run(sys.argv[2:], stdin=source, capture_output=True)\n"
+    "sys.stderr.buffer.write(done.stderr)\n"
+    "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
+)
+
+
+def _peak(source: Path, *argv: str) -> tuple[int, int, str]:
+    """Run esctl with ``source`` on stdin; return its exit code, peak RSS in MiB, and stderr."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS, str(source), str(ESCTL), *argv], capture_output=True, check=False, timeout=120
+    )
+    code, mib = done.stdout.split()
+    return int(code), int(mib), done.stderr.decode()
+
+
+def test_a_line_over_the_limit_is_refused_naming_it_without_reading_it_whole(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    assert invoke(db, "append", "-", input=ndjson([event(1)])).exit_code == 0
+    before = rows(db)
+    source = tmp_path / "big.ndjson"
+    huge = event(3, text="x" * (96 << 20))  # one 96 MiB line
+    source.write_bytes(ndjson([event(2)]) + ndjson([huge]))
+    code, mib, stderr = _peak(source, "--db", str(db), "append", "-")
+    assert code == ExitStatus.INVALID_INPUT, stderr
+    [line] = error_lines(stderr)
+    assert line.startswith("Error: line 2: ")
+    assert "8,388,608 bytes" in line
+    assert "--max-line-bytes" in line
+    assert mib < 90, f"peak RSS {mib} MiB for a refused 96 MiB line"
+    assert rows(db) == before
+    # The limit is the user's to move, on both paths (the quick one and Typer's).
+    small = invoke(db, "append", "--max-line-bytes", "100", "-", input=ndjson([event(2)]))
+    assert small.exit_code == ExitStatus.INVALID_INPUT
+    assert error_lines(small.stderr)[0].startswith("Error: line 1: ")
+    quick = run_esctl("--db", str(db), "append", "--max-line-bytes", "100", "-", input=ndjson([event(2)]))
+    assert (quick.returncode, quick.stderr.decode()) == (small.exit_code, small.stderr)
+    assert rows(db) == before
+
+
+def test_a_json_array_is_held_to_the_limit_and_stays_within_a_few_times_its_size(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    source = tmp_path / "events.json"
+    source.write_bytes(json.dumps([event(n, text="y" * 200) for n in range(1, 12_001)]).encode())  # ~5 MB
+    refused = invoke(db, "append", "--max-line-bytes", "1000000", str(source))
+    assert refused.exit_code == ExitStatus.INVALID_INPUT
+    [line] = error_lines(refused.stderr)
+    assert "JSON array" in line
+    assert "NDJSON" in line
+    assert rows(db) is None or rows(db) == []
+    code, mib, stderr = _peak(source, "--db", str(db), "append", "-")
+    assert code == 0, stderr
+    assert len(rows(db) or []) == 12_000
+    assert mib < 160, f"peak RSS {mib} MiB for a 5 MB array"

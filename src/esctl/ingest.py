@@ -39,6 +39,9 @@ _DERIVED_IDS = UUID("4f1b5c0e-6f3a-4d7e-9a51-0e5c7a3d2b19")
 """The UUIDv5 namespace of the event ids derived for input lines that carry none."""
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _YIELD_EVERY = 1000
+MAX_LINE_BYTES = 8 << 20
+"""The default limit on one input line (and on a whole JSON-array input, which is read at once):
+a 200 MB line was read whole, 1 GB of memory; an event rarely needs more than a few KB."""
 _BLOCK = 1 << 18
 """Bytes read at a time from an NDJSON input (a few hundred lines of a typical event)."""
 
@@ -185,6 +188,9 @@ class EventReader:
         stream: The input, opened in binary mode (a file, ``sys.stdin.buffer``).
         registry: Where event classes are looked up (default: the global registry).
         strict: Refuse event types that have no registered class.
+        allow_future: Accept ``occurred_at`` more than ``FUTURE_HORIZON`` ahead of now.
+        max_line_bytes: The longest line accepted, and the largest JSON-array input (exit 3
+            beyond, naming the line, before the line is read whole).
 
     Example:
         >>> # with open("events.ndjson", "rb") as f:
@@ -198,8 +204,10 @@ class EventReader:
         registry: EventRegistry | None = None,
         strict: bool = False,
         allow_future: bool = False,
+        max_line_bytes: int = MAX_LINE_BYTES,
     ) -> None:
         self._stream = stream
+        self._max_line_bytes = max_line_bytes
         self._registry = registry
         self._strict = strict
         self._latest = None if allow_future else latest_allowed()
@@ -220,7 +228,8 @@ class EventReader:
 
     def _events(self) -> Iterator[InputEvent]:
         number = 0
-        for raw in self._stream:
+        limit = self._max_line_bytes
+        while raw := self._stream.readline(limit + 1):
             number += 1
             if number == 1 and raw.startswith(BOM):
                 raw = raw[len(BOM) :]
@@ -228,8 +237,18 @@ class EventReader:
             if not stripped:
                 continue
             if stripped.startswith(b"["):
-                yield from self._read_array(raw + self._stream.read(), number)
+                rest = self._stream.read(limit + 1 - len(raw))
+                if len(raw) + len(rest) > limit:
+                    raise InvalidInputError(
+                        f"a JSON array input is read whole, and this one is over {limit:,} bytes",
+                        line=number,
+                        hint="convert it to NDJSON (jq -c '.[]' FILE), which is read line by line; "
+                        "or raise --max-line-bytes",
+                    )
+                yield from self._read_array(raw + rest, number)
                 return
+            if len(raw) > limit:
+                raise self._too_long(number)
             yield self._read_line(raw, number)
             # After the first event, the rest is NDJSON for sure.
             yield from self._read_lines(number)
@@ -240,7 +259,7 @@ class EventReader:
         # is parsed, validated column by column without models (``codec.encode_inputs``), and
         # handed out in order. A line that does not encode goes the full way, which also words
         # its error; errors are raised in line order, after the events before them.
-        for lines, last_is_whole in self._blocks():
+        for lines, last_is_whole in self._blocks(number):
             first = number + 1
             number += len(lines)
             values = self._parsed(lines)
@@ -293,23 +312,35 @@ class EventReader:
                 continue
             yield event_from_fields(self._identified(value), registry=registry, strict=strict, line=number)
 
-    def _blocks(self) -> Iterator[tuple[list[bytes], bool]]:
+    def _blocks(self, number: int) -> Iterator[tuple[list[bytes], bool]]:
         """Yield the rest of the input as lists of lines without their newlines, and whether
         the last line of the list had one (only the input's very last line may not).
 
         Blocks are what the stream has ready (``read1``), so a pipe fed line by line still
-        gets each line handled as it arrives.
+        gets each line handled as it arrives. A line longer than ``max_line_bytes`` is refused
+        as soon as that many bytes of it are read: it is never held whole.
+
+        Args:
+            number: The input lines read before this one (for the line an error names).
         """
+        limit = self._max_line_bytes
         read1 = getattr(self._stream, "read1", None)
         if read1 is None:
-            for raw in self._stream:
+            while raw := self._stream.readline(limit + 1):
+                number += 1
                 whole = raw.endswith(b"\n")
+                if len(raw) - whole > limit:
+                    raise self._too_long(number)
                 yield [raw[:-1] if whole else raw], whole
             return
         partial: list[bytes] = []  # the start of a line still being read (joined once, however long)
+        pending = 0  # its length
         while block := read1(_BLOCK):
             if b"\n" not in block:
                 partial.append(block)
+                pending += len(block)
+                if pending > limit:
+                    raise self._too_long(number + 1)
                 continue
             if partial:
                 partial.append(block)
@@ -317,11 +348,24 @@ class EventReader:
                 partial = []
             lines = block.split(b"\n")
             rest = lines.pop()
+            pending = len(rest)
             if rest:
                 partial.append(rest)
+            if max(map(len, lines)) > limit or pending > limit:
+                too_long = [index for index, line in enumerate(lines) if len(line) > limit]
+                raise self._too_long(number + 1 + (too_long[0] if too_long else len(lines)))
+            number += len(lines)
             yield lines, True
         if partial:
             yield [b"".join(partial)], False
+
+    def _too_long(self, number: int) -> InvalidInputError:
+        limit = self._max_line_bytes
+        return InvalidInputError(
+            f"longer than {limit:,} bytes (the limit on one event)",
+            line=number,
+            hint="check the input; raise --max-line-bytes if such events are meant",
+        )
 
     def _identified(self, value: dict[str, Any]) -> dict[str, Any]:
         """Return ``value`` with an ``event_id`` derived from its content when it has none.

@@ -84,6 +84,7 @@ def append(
     batch_size: Annotated[int | None, typer_option(APPEND["batch_size"])] = None,
     allow_empty: Annotated[bool, typer_option(APPEND["allow_empty"])] = False,
     allow_future: Annotated[bool, typer_option(APPEND["allow_future"])] = False,
+    max_line_bytes: Annotated[int | None, typer_option(APPEND["max_line_bytes"])] = None,
     fmt: Annotated[SummaryFormat | None, typer_option(APPEND["fmt"], case_sensitive=False)] = None,
 ) -> None:
     """Append events from NDJSON, a JSON array, stdin, or one event given as flags.
@@ -120,7 +121,7 @@ def append(
     else:
         if file is None and sys.stdin.isatty():
             raise typer.BadParameter("give a FILE, '-' for stdin, or an event as flags with --type")
-        options = AppendOptions(expected, strict, batch_size, allow_empty, allow_future)
+        options = AppendOptions(expected, strict, batch_size, allow_empty, allow_future, max_line_bytes)
         summary = append_input(file, options)
     report_append(summary, fmt or SummaryFormat.text)
 

@@ -61,6 +61,7 @@ class AppendOptions:
         batch_size: Commit every this many events (``None``: one transaction).
         allow_empty: An input without events is not an error.
         allow_future: Accept ``occurred_at`` more than a day ahead of now.
+        max_line_bytes: The longest input line (and JSON-array input) accepted.
     """
 
     expected: Expected
@@ -68,6 +69,7 @@ class AppendOptions:
     batch_size: int | None = None
     allow_empty: bool = False
     allow_future: bool = False
+    max_line_bytes: int | None = None
 
 
 def append_input(file: str | None, options: AppendOptions) -> dict[str, Any]:
@@ -138,9 +140,14 @@ def _without_cyclic_gc(work: Callable[[], T]) -> T:
 
 
 async def _import(stream: IO[bytes], options: AppendOptions) -> ImportResult:
-    from esctl.ingest import EventReader, import_events
+    from esctl.ingest import MAX_LINE_BYTES, EventReader, import_events
 
-    reader = EventReader(stream, strict=options.strict, allow_future=options.allow_future)
+    reader = EventReader(
+        stream,
+        strict=options.strict,
+        allow_future=options.allow_future,
+        max_line_bytes=options.max_line_bytes or MAX_LINE_BYTES,
+    )
     progress = _Progress() if settings.show_progress else None
     async with open_store(readonly=False) as store:
         # Open (create, migrate) the store before reading: an unusable --db fails fast, and an

@@ -179,13 +179,14 @@ def _append_job(values: Values, file: str) -> Callable[[], None] | None:
         expected = parse_expected(_last(values, "expected_version"))
     except ValueError:
         return None  # Typer words it as a bad --expected-version
-    batch_size = _last(values, "batch_size")
+    batch_size, max_line_bytes = _last(values, "batch_size"), _last(values, "max_line_bytes")
     options = AppendOptions(
         expected,
         strict="strict" in values,
         batch_size=None if batch_size is None else int(batch_size),
         allow_empty="allow_empty" in values,
         allow_future="allow_future" in values,
+        max_line_bytes=None if max_line_bytes is None else int(max_line_bytes),
     )
 
     def append() -> None:

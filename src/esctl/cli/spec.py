@@ -123,6 +123,13 @@ APPEND = _table(
     ),
     Opt("allow_empty", ("--allow-empty",), "An input without events is not an error.", flag=True),
     Opt("allow_future", ("--allow-future",), "Accept occurred_at more than a day ahead of now.", flag=True),
+    Opt(
+        "max_line_bytes",
+        ("--max-line-bytes",),
+        "The longest input line accepted, and the largest JSON-array input (default 8 MiB).",
+        "BYTES",
+        minimum=1,
+    ),
     Opt("fmt", ("--format", "-f"), "text summary on stderr, or json on stdout."),
 )
 """``esctl append``'s options; those marked ``quick=False`` describe an event given as flags."""
