@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -387,3 +390,79 @@ def test_a_json_array_is_held_to_the_limit_and_stays_within_a_few_times_its_size
     assert code == 0, stderr
     assert len(rows(db) or []) == 12_000
     assert mib < 160, f"peak RSS {mib} MiB for a 5 MB array"
+
+
+# -- defect 6: Ctrl-C during an append says what was committed and how to resume ---------------
+
+
+def _count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0  # the schema is not there yet
+    finally:
+        conn.close()
+
+
+def _interrupt_while_feeding(db: Path, lines: list[bytes], *argv: str, committed: int) -> tuple[int, str, int]:
+    """Feed ``lines`` to ``esctl append -`` a few at a time; once ``committed`` events are stored
+    (or a second has passed, when 0), send SIGINT. Return the exit code, stderr and lines fed."""
+    process = subprocess.Popen(
+        [str(ESCTL), "--db", str(db), "append", *argv, "-"],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    assert process.stdin is not None
+    fed, signalled, started = 0, False, time.monotonic()
+    try:
+        while process.poll() is None and fed < len(lines):
+            process.stdin.write(b"".join(lines[fed : fed + 200]))
+            process.stdin.flush()
+            fed += 200
+            time.sleep(0.005)
+            ready = _count(db) >= committed if committed else time.monotonic() - started > 1
+            if ready and not signalled:
+                process.send_signal(signal.SIGINT)
+                signalled = True
+    except BrokenPipeError:
+        pass
+    assert signalled, "the input ran out before the interrupt"
+    _, stderr = process.communicate(timeout=60)
+    return process.returncode, stderr.decode(), fed
+
+
+def test_ctrl_c_during_a_batched_append_says_what_was_committed_and_a_rerun_resumes(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    lines = [ndjson([event(n, aggregate_version=None, occurred_at="2026-11-01T08:00:00Z")]) for n in range(1, 200_001)]
+    code, stderr, _ = _interrupt_while_feeding(db, lines, "--batch-size", "500", committed=2000)
+    assert code == ExitStatus.INTERRUPTED, stderr
+    [said] = [line for line in stderr.splitlines() if line.startswith("Interrupted")]
+    match = re.search(r"([\d,]+) events appended in ([\d,]+) batches, through input line ([\d,]+)", said)
+    assert match is not None, said
+    appended, _, through = (int(group.replace(",", "")) for group in match.groups())
+    assert appended == through == _count(db) >= 2000
+    assert "same command" in said
+    # The stored events are exactly lines 1..N, once each.
+    stored = rows(db) or []
+    assert [row[1] for row in stored] == [event(n)["event_id"] for n in range(1, appended + 1)]
+    source = tmp_path / "events.ndjson"
+    source.write_bytes(b"".join(lines[: appended + 3000]))
+    again = run_esctl("--db", str(db), "append", "--batch-size", "500", str(source))
+    assert again.returncode == 0, again.stderr
+    assert f"{appended:,} events already stored, skipped" in again.stderr.decode()
+    assert _count(db) == appended + 3000
+
+
+def test_ctrl_c_during_a_one_transaction_append_says_nothing_was_appended(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    lines = [ndjson([event(n, aggregate_version=None)]) for n in range(1, 400_001)]
+    code, stderr, _ = _interrupt_while_feeding(db, lines, committed=0)
+    assert code == ExitStatus.INTERRUPTED, stderr
+    [said] = [line for line in stderr.splitlines() if line.startswith("Interrupted")]
+    assert "nothing was appended" in said
+    assert "same command" in said
+    assert _count(db) == 0

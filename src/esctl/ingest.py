@@ -15,6 +15,7 @@ id-less lines a time, or a re-run finds their ids stored with another time (exit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import itertools
 import re
@@ -447,6 +448,7 @@ class ImportResult:
         last_position: Global position of the last written event, or ``None``.
         streams: Distinct streams the input touched.
         batches: Atomic batches committed.
+        last_line: The input line of the last event committed (``None``: none, or no lines).
     """
 
     events: int
@@ -456,6 +458,7 @@ class ImportResult:
     last_position: int | None
     streams: int
     batches: int
+    last_line: int | None = None
 
 
 async def import_events(
@@ -513,12 +516,19 @@ async def import_events(
                 source.drain()
                 raise
             if totals.events:
-                totals.add(result)
+                totals.add(result, source.last_line(where))
                 if on_batch is not None:
                     on_batch(totals.result())
         else:
             while items := await _read_batch(source, batch_size):
-                totals.add(await store.append_chunks([source.chunk(items)]))
+                try:
+                    result = await _append_batch(store, source.chunk(items))
+                except _Interrupted as interrupted:
+                    totals.add(interrupted.result, where(items[-1]))
+                    if on_batch is not None:
+                        on_batch(totals.result())
+                    raise asyncio.CancelledError from None
+                totals.add(result, where(items[-1]))
                 if on_batch is not None:
                     on_batch(totals.result())
     except EsctlError as error:
@@ -550,6 +560,7 @@ class _Chunker:
         self._totals = totals
         self._failed = False
         self._streams: set[tuple[str, str]] = set()  # kept only to give expected versions
+        self._last: InputEvent | None = None
 
     def read(self, count: int) -> list[InputEvent]:
         """Return the next ``count`` events (fewer at the end of the input)."""
@@ -559,7 +570,13 @@ class _Chunker:
             self._failed = True
             raise
         self._totals.events += len(items)
+        if items:
+            self._last = items[-1]
         return items
+
+    def last_line(self, where: Callable[[InputEvent], int | None]) -> int | None:
+        """The input line of the last event read."""
+        return None if self._last is None else where(self._last)
 
     def chunks(self, size: int) -> Iterator[AppendChunk]:
         """Yield chunks of ``size`` events until the input ends."""
@@ -587,6 +604,30 @@ class _Chunker:
             raise error from None
 
 
+async def _append_batch(store: EventStore, chunk: AppendChunk) -> AppendResult:
+    """Append one batch; a cancellation (Ctrl-C) meanwhile lets the batch finish first.
+
+    A batch in flight commits or fails on the store's thread whatever happens to its caller, so
+    waiting for it is what lets the totals say exactly what was committed when an import is
+    interrupted. The batch is bounded (``batch_size``), so the wait is short.
+    """
+    task = asyncio.ensure_future(store.append_chunks([chunk]))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(EsctlError):
+            raise _Interrupted(await task) from None
+        raise
+
+
+class _Interrupted(asyncio.CancelledError):
+    """A cancellation that came while a batch was in flight, with what that batch committed."""
+
+    def __init__(self, result: AppendResult) -> None:
+        super().__init__()
+        self.result = result
+
+
 async def _read_batch(source: _Chunker, size: int) -> list[InputEvent]:
     items: list[InputEvent] = []
     while len(items) < size:
@@ -605,9 +646,11 @@ class _Totals:
         self.events = self.appended = self.skipped = self.batches = 0
         self.first: int | None = None
         self.last: int | None = None
+        self.last_line: int | None = None
         self.streams: set[StreamKey] = set()
 
-    def add(self, result: AppendResult) -> None:
+    def add(self, result: AppendResult, last_line: int | None) -> None:
+        self.last_line = last_line
         self.streams.update(result.stream_versions)  # every stream a batch touched, written or skipped
         self.appended += result.appended
         self.skipped += result.skipped
@@ -619,7 +662,14 @@ class _Totals:
 
     def result(self) -> ImportResult:
         return ImportResult(
-            self.events, self.appended, self.skipped, self.first, self.last, len(self.streams), self.batches
+            self.events,
+            self.appended,
+            self.skipped,
+            self.first,
+            self.last,
+            len(self.streams),
+            self.batches,
+            self.last_line,
         )
 
 

@@ -99,12 +99,36 @@ def append_input(file: str | None, options: AppendOptions) -> dict[str, Any]:
                 raise NotFoundError(f"input file {file} not found", hint="check the path")
             stream = stack.enter_context(path.open("rb"))
             name = file
-        result = _without_cyclic_gc(lambda: run(_import(stream, options)))
+        committed: list[ImportResult] = []  # the totals after each committed batch
+        try:
+            result = _without_cyclic_gc(lambda: run(_import(stream, options, committed.append)))
+        except KeyboardInterrupt:
+            _report_interrupt(committed[-1] if committed else None, name)
+            raise
     if result.events == 0 and not options.allow_empty:
         raise InvalidInputError(
             f"no events in {name}: the input is empty", hint="pass --allow-empty if an empty input is expected"
         )
     return summary_of(result)
+
+
+def _report_interrupt(committed: ImportResult | None, name: str) -> None:
+    """Say, on one line, what an interrupted append committed and how to resume it."""
+    if committed is None or not committed.batches:
+        print(
+            "Interrupted: nothing was appended (each batch is all-or-nothing); run the same command again to append "
+            f"{name}.",
+            file=sys.stderr,
+        )
+        return
+    skipped = f" ({plural(committed.skipped, 'event')} already stored)" if committed.skipped else ""
+    batches = f"{committed.batches:,} batch{'' if committed.batches == 1 else 'es'}"
+    through = f", through input line {committed.last_line:,}" if committed.last_line is not None else ""
+    print(
+        f"Interrupted: {committed.appended:,} events appended in {batches}{through}"
+        f"{skipped}. Run the same command again to resume: events already stored are skipped (same event_id).",
+        file=sys.stderr,
+    )
 
 
 def summary_of(result: ImportResult) -> dict[str, Any]:
@@ -139,7 +163,7 @@ def _without_cyclic_gc(work: Callable[[], T]) -> T:
         gc.enable()
 
 
-async def _import(stream: IO[bytes], options: AppendOptions) -> ImportResult:
+async def _import(stream: IO[bytes], options: AppendOptions, committed: Callable[[ImportResult], None]) -> ImportResult:
     from esctl.ingest import MAX_LINE_BYTES, EventReader, import_events
 
     reader = EventReader(
@@ -149,6 +173,12 @@ async def _import(stream: IO[bytes], options: AppendOptions) -> ImportResult:
         max_line_bytes=options.max_line_bytes or MAX_LINE_BYTES,
     )
     progress = _Progress() if settings.show_progress else None
+
+    def on_batch(totals: ImportResult) -> None:
+        committed(totals)
+        if progress is not None:
+            progress.appended(totals)
+
     async with open_store(readonly=False) as store:
         # Open (create, migrate) the store before reading: an unusable --db fails fast, and an
         # empty input still leaves a store behind.
@@ -160,7 +190,7 @@ async def _import(stream: IO[bytes], options: AppendOptions) -> ImportResult:
                 expected_version=options.expected,
                 batch_size=options.batch_size,
                 locate=reader.line_of,
-                on_batch=None if progress is None else progress.appended,
+                on_batch=on_batch,
             )
         finally:
             if progress is not None:
