@@ -31,7 +31,7 @@ _runner = CliRunner()
 
 
 def invoke(
-    db: Path | None, *args: str, input: bytes | str | None = None, env: Mapping[str, str] | None = None
+    db: Path | str | None, *args: str, input: bytes | str | None = None, env: Mapping[str, str] | None = None
 ) -> Result:
     """Run ``esctl [--db DB] ARGS`` in this process (Typer's ``CliRunner``)."""
     argv = ([] if db is None else ["--db", str(db)]) + list(args)
@@ -82,15 +82,12 @@ def ndjson(events: Sequence[Mapping[str, Any]]) -> bytes:
     return b"".join(json.dumps(e).encode() + b"\n" for e in events)
 
 
-def rows(db: Path) -> list[tuple[Any, ...]] | None:
-    """Return every stored row in position order (``None`` when the file does not exist)."""
-    if not db.exists():
-        return None
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute("SELECT * FROM events ORDER BY position").fetchall()
-    finally:
-        conn.close()
+def rows(db: Path | str) -> list[tuple[Any, ...]] | None:
+    """Return every stored row in position order (``None`` when there is no store): a SQLite
+    file, or a ``postgresql://`` store (``backends.stored_rows``)."""
+    from backends import stored_rows
+
+    return stored_rows(db)
 
 
 def foreign_database(path: Path) -> bytes:

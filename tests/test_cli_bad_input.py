@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from backends import is_postgres
 from cli_support import (
     CART_2,
     ORDERS_APP,
@@ -26,15 +27,24 @@ from cli_support import (
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    """A store holding three events (one stream at version 3)."""
+def sqlite_db(tmp_path: Path) -> Path:
+    """A SQLite store holding three events (one stream at version 3): for what is about files."""
     path = tmp_path / "events.db"
     result = invoke(path, "append", "-", input=ndjson([event(1), event(2), event(3)]))
     assert result.exit_code == 0, result.stderr
     return path
 
 
-def assert_refused(db: Path, result: Any, code: int, *fragments: str) -> None:
+@pytest.fixture
+def db(db_target: str) -> str:
+    """A store holding three events (one stream at version 3), on each backend."""
+    path = db_target
+    result = invoke(path, "append", "-", input=ndjson([event(1), event(2), event(3)]))
+    assert result.exit_code == 0, result.stderr
+    return path
+
+
+def assert_refused(db: Path | str, result: Any, code: int, *fragments: str) -> None:
     """The command failed with ``code``, said so in one ``Error:`` line, and wrote nothing."""
     assert result.exit_code == code, (result.exit_code, result.stderr)
     errors = error_lines(result.stderr)
@@ -43,7 +53,7 @@ def assert_refused(db: Path, result: Any, code: int, *fragments: str) -> None:
         assert fragment in errors[0], (fragment, errors[0])
 
 
-def append_refused(db: Path, data: bytes, code: int, *fragments: str, args: tuple[str, ...] = ()) -> None:
+def append_refused(db: Path | str, data: bytes, code: int, *fragments: str, args: tuple[str, ...] = ()) -> None:
     before = rows(db)
     result = invoke(db, *args, "append", "-", input=data)
     assert_refused(db, result, code, *fragments)
@@ -69,12 +79,12 @@ GOOD = ndjson([event(4), event(5)])
         pytest.param(b"null\n", ("line 1", "got null"), id="null"),
     ],
 )
-def test_malformed_json_is_refused_naming_the_line(db: Path, data: bytes, fragments: tuple[str, ...]) -> None:
+def test_malformed_json_is_refused_naming_the_line(db: str, data: bytes, fragments: tuple[str, ...]) -> None:
     append_refused(db, data, 3, *fragments)
 
 
 @pytest.mark.parametrize("missing", ["event_type", "aggregate_id", "aggregate_type"])
-def test_a_missing_required_field_is_named(db: Path, missing: str) -> None:
+def test_a_missing_required_field_is_named(db: str, missing: str) -> None:
     append_refused(db, ndjson([event(4), event(5, **{missing: None})]), 3, "line 2", f"field '{missing}'")
 
 
@@ -94,7 +104,7 @@ def test_a_missing_required_field_is_named(db: Path, missing: str) -> None:
         pytest.param({"position": 1, "metadata": "not an object"}, "metadata", id="metadata"),
     ],
 )
-def test_an_invalid_value_is_named_by_line_and_field(db: Path, overrides: dict[str, Any], field: str) -> None:
+def test_an_invalid_value_is_named_by_line_and_field(db: str, overrides: dict[str, Any], field: str) -> None:
     append_refused(db, ndjson([event(4), event(5), event(6, **overrides)]), 3, "line 3", f"field '{field}'")
 
 
@@ -123,12 +133,12 @@ def order_placed(**overrides: Any) -> dict[str, Any]:
         pytest.param({"lines": [{"sku": "SKU-1"}]}, "lines.0.name", "is required", id="nested-field"),
     ],
 )
-def test_a_registered_class_validates_its_events(db: Path, overrides: dict[str, Any], field: str, reason: str) -> None:
+def test_a_registered_class_validates_its_events(db: str, overrides: dict[str, Any], field: str, reason: str) -> None:
     data = ndjson([order_placed(), order_placed(event_id="01a00000-0000-7000-8000-0000000000f2", **overrides)])
     append_refused(db, data, 3, "line 2", f"field '{field}'", reason, args=("--app", ORDERS_APP))
 
 
-def test_an_unknown_type_is_stored_as_given_but_refused_under_strict(db: Path) -> None:
+def test_an_unknown_type_is_stored_as_given_but_refused_under_strict(db: str) -> None:
     before = rows(db)
     result = invoke(db, "append", "--strict", "-", input=ndjson([event(4)]))
     assert_refused(db, result, 3, "line 1", "field 'event_type'", "'test.Noted' is not registered")
@@ -137,14 +147,14 @@ def test_an_unknown_type_is_stored_as_given_but_refused_under_strict(db: Path) -
     assert len(rows(db) or []) == 4
 
 
-def test_the_same_event_id_with_other_content_is_refused(db: Path) -> None:
+def test_the_same_event_id_with_other_content_is_refused(db: str) -> None:
     twin = event(5, event_id=event(4)["event_id"], text="other text")
     append_refused(db, ndjson([event(4), twin]), 3, "line 2", "field 'event_id'", "other content")
     stored_twin = event(9, event_id=event(1)["event_id"], aggregate_id=str(CART_2))
     append_refused(db, ndjson([stored_twin]), 3, "line 1", "field 'event_id'")
 
 
-def test_the_same_event_again_is_skipped_not_refused(db: Path) -> None:
+def test_the_same_event_again_is_skipped_not_refused(db: str) -> None:
     before = rows(db)
     result = invoke(db, "append", "-", input=ndjson([event(1), event(2)]))
     assert result.exit_code == 0, result.stderr
@@ -152,7 +162,7 @@ def test_the_same_event_again_is_skipped_not_refused(db: Path) -> None:
     assert rows(db) == before
 
 
-def test_a_version_conflict_is_exit_4_naming_the_line(db: Path) -> None:
+def test_a_version_conflict_is_exit_4_naming_the_line(db: str) -> None:
     append_refused(db, ndjson([event(4), event(9)]), 4, "line 2", "field 'aggregate_version'", "at version 4")
     before = rows(db)
     result = invoke(db, "append", "--expected-version", "7", "-", input=ndjson([event(4, aggregate_version=None)]))
@@ -161,23 +171,23 @@ def test_a_version_conflict_is_exit_4_naming_the_line(db: Path) -> None:
 
 
 @pytest.mark.parametrize("data", [b"", b"\n\n  \n", b"\xef\xbb\xbf"], ids=["empty", "blank-lines", "bom-only"])
-def test_empty_input_is_refused_unless_allowed(db: Path, data: bytes) -> None:
+def test_empty_input_is_refused_unless_allowed(db: str, data: bytes) -> None:
     append_refused(db, data, 3, "no events")
     assert invoke(db, "append", "--allow-empty", "-", input=data).exit_code == 0
 
 
-def test_a_non_utf8_byte_is_refused_naming_line_and_column(db: Path) -> None:
+def test_a_non_utf8_byte_is_refused_naming_line_and_column(db: str) -> None:
     bad = json.dumps(event(5)).encode().replace(b"note 5", b"note \xff5")
     append_refused(db, ndjson([event(4)]) + bad + b"\n", 3, "line 2", "not valid UTF-8", "0xff")
 
 
-def test_a_byte_order_mark_is_skipped(db: Path) -> None:
+def test_a_byte_order_mark_is_skipped(db: str) -> None:
     result = invoke(db, "append", "-", input=b"\xef\xbb\xbf" + ndjson([event(4)]))
     assert result.exit_code == 0, result.stderr
     assert len(rows(db) or []) == 4
 
 
-def test_a_line_of_several_megabytes_is_accepted(db: Path) -> None:
+def test_a_line_of_several_megabytes_is_accepted(db: str) -> None:
     big = "x" * (5 * 1024 * 1024)
     result = invoke(db, "append", "-", input=ndjson([event(4, text=big), event(5)]))
     assert result.exit_code == 0, result.stderr
@@ -185,19 +195,19 @@ def test_a_line_of_several_megabytes_is_accepted(db: Path) -> None:
     assert json.loads(out.stdout_bytes)["text"] == big
 
 
-def test_a_json_array_error_names_the_line_and_item(db: Path) -> None:
+def test_a_json_array_error_names_the_line_and_item(db: str) -> None:
     items = [event(4), event(5, occurred_at="not a time"), event(6)]
     text = "[\n" + ",\n".join(json.dumps(item, indent=2) for item in items) + "\n]\n"
     starts = [n for n, content in enumerate(text.splitlines(), start=1) if content.startswith("{")]
     append_refused(db, text.encode(), 3, f"line {starts[1]}", "array item 2", "field 'occurred_at'")
 
 
-def test_a_malformed_json_array_names_the_line(db: Path) -> None:
+def test_a_malformed_json_array_names_the_line(db: str) -> None:
     text = "[\n" + json.dumps(event(4)) + ",\n" + json.dumps(event(5)) + ",\n{oops}\n]\n"
     append_refused(db, text.encode(), 3, "line 4", "malformed JSON")
 
 
-def test_bad_flags_for_one_event_are_named(db: Path) -> None:
+def test_bad_flags_for_one_event_are_named(db: str) -> None:
     before = rows(db)
     result = invoke(db, "append", "--type", "test.Noted", "--aggregate-type", "Cart", "--data", "{nope")
     assert_refused(db, result, 3, "field '--data'", "malformed JSON")
@@ -227,7 +237,8 @@ def test_a_path_that_is_not_a_database_is_exit_7(
         assert path.read_text().startswith("just some notes")
 
 
-def test_a_truncated_database_is_exit_7(db: Path, tmp_path: Path) -> None:
+def test_a_truncated_database_is_exit_7(sqlite_db: Path, tmp_path: Path) -> None:
+    db = sqlite_db
     # Fold the WAL into the file first, so the file alone holds the data, then cut it short.
     sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
     data = db.read_bytes()
@@ -238,7 +249,8 @@ def test_a_truncated_database_is_exit_7(db: Path, tmp_path: Path) -> None:
         assert_refused(broken, result, 7, str(broken))
 
 
-def test_a_read_only_file_is_exit_7_for_append(db: Path) -> None:
+def test_a_read_only_file_is_exit_7_for_append(sqlite_db: Path) -> None:
+    db = sqlite_db
     # As root, file permissions do not stop writes; the immutable attribute does.
     if shutil.which("chattr") is None:
         pytest.skip("chattr is not available")
@@ -258,7 +270,19 @@ def test_a_read_only_file_is_exit_7_for_append(db: Path) -> None:
         subprocess.run(["chattr", "-i", str(db)], check=True)
 
 
-def test_a_database_locked_past_the_timeout_is_exit_6(db: Path) -> None:
+def test_a_database_locked_past_the_timeout_is_exit_6(db: str) -> None:
+    if is_postgres(db):
+        import psycopg
+
+        # Another writer's transaction holds the position counter the append must take.
+        with psycopg.connect(db) as holder:
+            holder.execute("SELECT last FROM esctl_position FOR UPDATE")
+            before = rows(db)
+            result = invoke(db, "append", "-", input=ndjson([event(4)]), env={"ESCTL_BUSY_TIMEOUT": "0.2"})
+            assert_refused(db, result, 6, "locked", "ESCTL_BUSY_TIMEOUT")
+            assert rows(db) == before
+            assert invoke(db, "dump", "--format", "ndjson").exit_code == 0  # readers are not blocked
+        return
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
@@ -281,7 +305,7 @@ def test_a_missing_database_is_exit_5_for_reads_and_is_not_created(tmp_path: Pat
         assert not path.exists()
 
 
-def test_since_after_until_is_a_usage_error(db: Path) -> None:
+def test_since_after_until_is_a_usage_error(db: str) -> None:
     result = invoke(db, "dump", "--since", "2026-11-02T00:00:00Z", "--until", "2026-11-01T00:00:00Z")
     assert_refused(db, result, 2, "--since", "later than --until")
     result = invoke(db, "dump", "--from-position", "5", "--to-position", "2")
@@ -297,24 +321,24 @@ def test_since_after_until_is_a_usage_error(db: Path) -> None:
         pytest.param(("--aggregate-id", "42"), "--aggregate-id", id="aggregate-id"),
     ],
 )
-def test_a_bad_filter_value_is_invalid_input(db: Path, args: tuple[str, ...], field: str) -> None:
+def test_a_bad_filter_value_is_invalid_input(db: str, args: tuple[str, ...], field: str) -> None:
     assert_refused(db, invoke(db, "dump", *args), 3, f"field '{field}'")
 
 
 @pytest.mark.parametrize("command", ["dump", "streams", "tenants", "stats", "types", "verify"])
-def test_an_unknown_format_is_a_usage_error(db: Path, command: str) -> None:
+def test_an_unknown_format_is_a_usage_error(db: str, command: str) -> None:
     result = invoke(db, command, "--format", "yaml")
     assert result.exit_code == 2
     assert "yaml" in result.stderr
 
 
-def test_an_unknown_summary_format_and_expected_version_are_usage_errors(db: Path) -> None:
+def test_an_unknown_summary_format_and_expected_version_are_usage_errors(db: str) -> None:
     assert invoke(db, "append", "--format", "xml", "-", input=ndjson([event(4)])).exit_code == 2
     assert invoke(db, "append", "--expected-version", "soon", "-", input=ndjson([event(4)])).exit_code == 2
     assert invoke(db, "append", "--data", "{}", "-", input=ndjson([event(4)])).exit_code == 2
     assert len(rows(db) or []) == 3
 
 
-def test_a_missing_input_file_is_exit_5(db: Path, tmp_path: Path) -> None:
+def test_a_missing_input_file_is_exit_5(db: str, tmp_path: Path) -> None:
     result = invoke(db, "append", str(tmp_path / "nope.ndjson"))
     assert_refused(db, result, 5, "nope.ndjson")

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.main import get_command
 
+from backends import is_postgres, tamper
 from cli_support import (
     CART_2,
     ORDERS_APP,
@@ -31,9 +32,10 @@ from esctl.store.sqlite import schema
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    """A store with five events: three in CART_1 (tenant A), two in CART_2 (tenant B)."""
-    path = tmp_path / "events.db"
+def db(db_target: str) -> str:
+    """A store with five events: three in CART_1 (tenant A), two in CART_2 (tenant B); on each
+    backend (``backends.db_target``)."""
+    path = db_target
     events = [
         event(1),
         event(2),
@@ -137,7 +139,7 @@ def test_append_in_batches_commits_each_chunk(tmp_path: Path) -> None:
     assert len(rows(path) or []) == 35
 
 
-def test_quiet_silences_the_summary(db: Path) -> None:
+def test_quiet_silences_the_summary(db: str) -> None:
     late = event(9, aggregate_id=str(CART_2), aggregate_version=3, tenant_id=str(TENANT_B))
     result = invoke(db, "-q", "append", "-", input=ndjson([late]))
     assert result.exit_code == 0
@@ -147,7 +149,7 @@ def test_quiet_silences_the_summary(db: Path) -> None:
 # -- dump --------------------------------------------------------------------------------------
 
 
-def test_dump_formats_carry_the_same_events(db: Path) -> None:
+def test_dump_formats_carry_the_same_events(db: str) -> None:
     lines = dumped(invoke(db, "dump", "--format", "ndjson").stdout)
     assert [e["position"] for e in lines] == [1, 2, 3, 4, 5]
     as_json = json.loads(invoke(db, "dump", "--format", "json").stdout)
@@ -159,7 +161,7 @@ def test_dump_formats_carry_the_same_events(db: Path) -> None:
     assert json.loads(invoke(db, "dump", "--format", "json", "--type", "nothing").stdout) == []
 
 
-def test_dump_defaults_to_ndjson_when_piped_and_filters(db: Path) -> None:
+def test_dump_defaults_to_ndjson_when_piped_and_filters(db: str) -> None:
     result = invoke(db, "dump", "--tenant", str(TENANT_B))
     assert [e["tenant_id"] for e in dumped(result.stdout)] == [str(TENANT_B)] * 2
     by_type = dumped(invoke(db, "dump", "--type", "test.Closed", "--type", "test.Noted", "--limit", "2").stdout)
@@ -181,7 +183,7 @@ def test_dump_table_shows_a_screenful_and_says_what_it_left_out(tmp_path: Path) 
 # -- streams, tenants, stats ------------------------------------------------------------------
 
 
-def test_streams_lists_each_stream_with_its_version(db: Path) -> None:
+def test_streams_lists_each_stream_with_its_version(db: str) -> None:
     streams = dumped(invoke(db, "streams").stdout)
     assert sorted((s["aggregate_id"], s["version"], s["tenant_id"], s["events"]) for s in streams) == sorted(
         [(event(1)["aggregate_id"], 3, str(TENANT_A), 3), (str(CART_2), 2, str(TENANT_B), 2)]
@@ -193,7 +195,7 @@ def test_streams_lists_each_stream_with_its_version(db: Path) -> None:
     assert str(CART_2) in table.stdout.replace("\n", "")
 
 
-def test_tenants_counts_events_and_streams(db: Path) -> None:
+def test_tenants_counts_events_and_streams(db: str) -> None:
     invoke(db, "append", "-", input=ndjson([event(9, aggregate_type="Shop", tenant_id=None, aggregate_version=1)]))
     tenants = {t["tenant_id"]: t for t in dumped(invoke(db, "tenants").stdout)}
     assert tenants[str(TENANT_A)]["events"] == 3
@@ -202,7 +204,7 @@ def test_tenants_counts_events_and_streams(db: Path) -> None:
     assert "(none)" in invoke(db, "tenants", "--format", "table").stdout
 
 
-def test_stats_counts_by_type_tenant_and_day(db: Path) -> None:
+def test_stats_counts_by_type_tenant_and_day(db: str) -> None:
     stats = json.loads(invoke(db, "stats", "--format", "json").stdout)
     assert stats["events"] == 5
     assert stats["by_type"] == {"test.Noted": 4, "test.Closed": 1}
@@ -231,18 +233,11 @@ def test_types_lists_registered_classes_with_schemas(tmp_path: Path) -> None:
     assert missing.exit_code == 5
 
 
-def test_verify_passes_a_sound_store(db: Path) -> None:
+def test_verify_passes_a_sound_store(db: str) -> None:
     result = invoke(db, "verify")
     assert result.exit_code == 0, result.stderr
     assert "no problems found" in result.stderr
     assert "not validated" in result.stderr  # test.Noted has no class
-
-
-def tamper(db: Path, *statements: str) -> None:
-    conn = sqlite3.connect(db, isolation_level=None)
-    for statement in statements:
-        conn.execute(statement)
-    conn.close()
 
 
 @pytest.mark.parametrize(
@@ -258,7 +253,14 @@ def tamper(db: Path, *statements: str) -> None:
         pytest.param("UPDATE events SET payload = X'7b7b' WHERE position = 4", "payload", id="undecodable-payload"),
     ],
 )
-def test_verify_finds_tampering_and_exits_8(db: Path, statement: str, check: str) -> None:
+def test_verify_finds_tampering_and_exits_8(db: str, statement: str, check: str) -> None:
+    if is_postgres(db) and "X'" in statement:
+        # PostgreSQL keeps payloads in a json column: it cannot hold bytes that do not decode.
+        import psycopg
+
+        with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+            tamper(db, "UPDATE events SET payload = '{{' WHERE position = 4")
+        return
     tamper(db, statement)
     result = invoke(db, "verify", "--format", "ndjson")
     assert result.exit_code == 8
@@ -282,7 +284,7 @@ def test_verify_validates_payloads_against_the_app_classes(tmp_path: Path) -> No
 # -- demo ---------------------------------------------------------------------------------------
 
 
-def test_demo_fills_an_empty_store_once_and_refuses_other_stores(tmp_path: Path, db: Path) -> None:
+def test_demo_fills_an_empty_store_once_and_refuses_other_stores(tmp_path: Path, db: str) -> None:
     path = tmp_path / "demo.db"
     first = invoke(path, "demo", "--days", "7", "--end", "2026-11-26T00:00:00Z")
     assert first.exit_code == 0, first.stderr

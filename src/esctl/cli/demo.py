@@ -57,18 +57,18 @@ async def _demo(seed: int, days: int, end: datetime | None) -> DemoSummary:
 def _print_next_steps(summary: DemoSummary) -> None:
     import shlex
 
-    db = "" if str(settings.db) == "events.db" else f" --db {shlex.quote(str(settings.db))}"
+    db = "" if str(settings.db) == "events.db" else f" --db {shlex.quote(settings.shown_db)}"
     acme = summary.tenants["acme"]
     if summary.appended and summary.first_occurred_at and summary.last_occurred_at:
         note(
-            f"Filled {settings.db} with {plural(summary.appended, 'event')} of "
+            f"Filled {settings.shown_db} with {plural(summary.appended, 'event')} of "
             f"{plural(len(summary.tenants), 'tenant')}, "
             f"{summary.first_occurred_at:%Y-%m-%d} to {summary.last_occurred_at:%Y-%m-%d}."
         )
     elif summary.events:
-        note(f"{settings.db} already holds the demo ({plural(summary.events, 'event')}); nothing to do.")
+        note(f"{settings.shown_db} already holds the demo ({plural(summary.events, 'event')}); nothing to do.")
     else:
-        note(f"The demo history of these options is empty; {settings.db} is unchanged.")
+        note(f"The demo history of these options is empty; {settings.shown_db} is unchanged.")
     note(
         "\nTry next:\n"
         f"  esctl{db} tenants\n"

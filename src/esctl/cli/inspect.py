@@ -293,7 +293,7 @@ def verify(
             f"verify found {plural(total, 'problem')} in {plural(report.events, 'event')}",
             hint="see the findings on stdout" + (f" ({report.omitted:,} not listed)" if report.omitted else ""),
         )
-    note(f"OK: {plural(report.events, 'event')} checked in {settings.db}, no problems found.")
+    note(f"OK: {plural(report.events, 'event')} checked in {settings.shown_db}, no problems found.")
 
 
 async def _verify(max_findings: int) -> VerifyReport:

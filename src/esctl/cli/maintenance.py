@@ -33,11 +33,11 @@ def init(
         return
     before, after = run(_migrate())
     if before == 0:
-        note(f"Created the event store {settings.db} (schema version {after}).")
+        note(f"Created the event store {settings.shown_db} (schema version {after}).")
     elif before < after:
-        note(f"Migrated {settings.db} from schema version {before} to {after}.")
+        note(f"Migrated {settings.shown_db} from schema version {before} to {after}.")
     else:
-        note(f"{settings.db} is up to date (schema version {after}).")
+        note(f"{settings.shown_db} is up to date (schema version {after}).")
 
 
 async def _check() -> None:
@@ -46,11 +46,11 @@ async def _check() -> None:
     status = await open_store(readonly=True).schema_status()
     if status.pending:
         raise DatabaseUnusableError(
-            f"{settings.db} needs {status.pending} migration{'s' if status.pending > 1 else ''} "
+            f"{settings.shown_db} needs {status.pending} migration{'s' if status.pending > 1 else ''} "
             f"(schema version {status.version}; this esctl writes {status.latest})",
             hint="run `esctl init` to migrate it",
         )
-    note(f"{settings.db} is up to date (schema version {status.version}).")
+    note(f"{settings.shown_db} is up to date (schema version {status.version}).")
 
 
 async def _migrate() -> tuple[int, int]:

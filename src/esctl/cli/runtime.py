@@ -42,6 +42,13 @@ class Settings:
         self._app_loaded = None
 
     @property
+    def shown_db(self) -> str:
+        """``--db`` as messages show it: a URL's password masked (``esctl.store.describe``)."""
+        from esctl.store import describe
+
+        return describe(self.db)
+
+    @property
     def console(self) -> Console:
         """A rich console on stderr, for everything meant for humans."""
         if self._console is None:

@@ -159,7 +159,10 @@ class ProjectionRunner:
     ) -> None:
         """Catch up, then keep polling for new events every ``interval`` seconds until ``stop`` is set.
 
-        Cancelling it (Ctrl-C) is safe at any moment: each batch commits whole or not at all.
+        Between polls it also wakes when the store says events were appended
+        (``EventStore.wait_for_appends``: PostgreSQL's ``LISTEN/NOTIFY``); the poll stays the
+        fallback for a wake-up that never came. Cancelling it (Ctrl-C) is safe at any moment:
+        each batch commits whole or not at all.
         """
         stop = stop or asyncio.Event()
         seen = -1
@@ -171,8 +174,15 @@ class ProjectionRunner:
                 if on_results is not None:
                     on_results(results)
                 seen = head
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+            stopped = asyncio.ensure_future(stop.wait())
+            woken = asyncio.ensure_future(self.store.wait_for_appends(interval))
+            try:
+                await asyncio.wait({stopped, woken}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiting in (stopped, woken):
+                    waiting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await waiting
 
     def _limit(self, spec: PersistedProjection) -> int:
         return self._batch_size or spec.batch_size

@@ -276,6 +276,17 @@ class EventStore(abc.ABC):
     async def close(self) -> None:  # noqa: B027 - stores without resources need no close
         """Release what the store holds. The store may not be used afterwards."""
 
+    async def wait_for_appends(self, timeout: float) -> None:
+        """Return once events may have been appended since the previous call, or after ``timeout`` s.
+
+        A wake-up hint for followers (``catch-up --follow``): returning says nothing for sure,
+        and a follower reads from its checkpoint either way. The generic version sleeps; the
+        PostgreSQL store returns as soon as an append's ``NOTIFY`` arrives.
+        """
+        import asyncio
+
+        await asyncio.sleep(timeout)
+
     async def __aenter__(self) -> Self:
         return self
 

@@ -86,7 +86,7 @@ def translate_error(error: psycopg.Error, target: str) -> EsctlError:
     message = first_line(error)
     if isinstance(error, _BUSY):
         return DatabaseBusyError(
-            f"PostgreSQL store {shown} is busy: {message}",
+            f"PostgreSQL store {shown} is locked by another transaction ({message})",
             hint="retry later, or raise the lock timeout with ESCTL_BUSY_TIMEOUT (seconds)",
         )
     if isinstance(error, pg_errors.InsufficientPrivilege):

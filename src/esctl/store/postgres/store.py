@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from esctl.events import DomainEvent, StoredEvent
     from esctl.registry import EventRegistry
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
+    from esctl.store.postgres.listener import Listener
     from esctl.store.readmodel import ProjectionStorage
 
 R = TypeVar("R")
@@ -67,6 +68,7 @@ class PostgresEventStore(EventStore):
         self._busy_timeout = default_busy_timeout() if busy_timeout is None else busy_timeout
         self._create = create
         self._worker = Worker(target, self._setup, readonly=readonly, busy_timeout=self._busy_timeout)
+        self._listener: Listener | None = None
 
     def _setup(self, conn: Conn) -> None:
         if self.readonly:
@@ -84,8 +86,22 @@ class PostgresEventStore(EventStore):
         return self._registry
 
     async def close(self) -> None:
-        """Close the connection. Safe to call more than once."""
+        """Close the connections. Safe to call more than once."""
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
         await self._worker.close()
+
+    async def wait_for_appends(self, timeout: float) -> None:
+        """Return when an append commits (its ``NOTIFY`` arrives), or after ``timeout`` seconds.
+
+        Listens on a connection and thread of its own; see ``EventStore.wait_for_appends``.
+        """
+        if self._listener is None:
+            from esctl.store.postgres.listener import Listener
+
+            self._listener = Listener(self.target, self._busy_timeout)
+        await self._listener.wait(timeout)
 
     # -- writing ---------------------------------------------------------------------------
 
