@@ -244,7 +244,7 @@ class Ledger(SQLProjection):
     def _write(self, db: ReadModel, event: DomainEvent, amount: int) -> None:
         db.execute(
             "INSERT INTO {ledger} (event_id, tenant_id, account, amount, times) VALUES (?, ?, ?, ?, 1)"
-            " ON CONFLICT (event_id) DO UPDATE SET times = times + 1",
+            " ON CONFLICT (event_id) DO UPDATE SET times = {ledger}.times + 1",
             (str(event.event_id), str(event.tenant_id), str(event.aggregate_id), amount),
         )
 
