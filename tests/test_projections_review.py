@@ -34,7 +34,7 @@ from esctl.store.types import ReadOptions
 REG = EventRegistry()
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 TENANTS = (UUID(int=0xA1), UUID(int=0xB2), UUID(int=0xC3))
-FOREIGN_HINT = "is --db right? (`esctl init` creates a new store)"
+FOREIGN_HINT = "is --db right? esctl leaves other databases alone; a path that does not exist yet makes a new store"
 
 
 @register_event(registry=REG)

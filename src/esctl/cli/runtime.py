@@ -131,7 +131,7 @@ def open_store(*, readonly: bool, create: bool = True) -> EventStore:
     """
     from esctl.store import open_store as open_target
 
-    if not settings.db.strip():
+    if not str(settings.db).strip():
         from esctl.errors import UsageError
 
         # An empty path opened the current directory: "disk I/O error", exit 7.
