@@ -15,7 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from esctl.errors import ProjectionError
-from esctl.projections.pages import apply_range, create_tables, live_model, next_page, read_options
+from esctl.projections.pages import (
+    apply_for_a_while,
+    apply_range,
+    create_tables,
+    live_model,
+    next_page,
+    read_options,
+)
 from esctl.projections.persisted import Applier, HandlerFailure, PersistedProjection
 from esctl.store.interface import EventStore
 from esctl.store.readmodel import Checkpoint, DeadLetter, ProjectionFailure, ProjectionStorage
@@ -128,10 +135,12 @@ def _live_step(storage: ProjectionStorage, spec: PersistedProjection, live: Live
     if checkpoint.position >= head:
         return _Step(checkpoint, head, 0, True)
     rows, upper = next_page(storage, spec, checkpoint.position, head, limit, read_options(spec))
-    live.applier.apply(model, rows)
+    applied = apply_for_a_while(live.applier, model, rows)
+    if len(applied) < len(rows):
+        upper = applied[-1][0]  # the budget ran out: the checkpoint stops after the last one applied
     advanced = checkpoint.advanced(upper, now_micros())
     storage.put_checkpoint(advanced)
-    return _Step(advanced, head, len(rows), upper >= head)
+    return _Step(advanced, head, len(applied), upper >= head)
 
 
 async def _record_failure(

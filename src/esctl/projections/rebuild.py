@@ -16,7 +16,14 @@ from uuid import UUID, uuid4
 
 from esctl.errors import ProjectionError, UsageError
 from esctl.projections.catchup import Live, Progress, catch_up_one
-from esctl.projections.pages import apply_range, create_tables, live_model, next_page, read_options
+from esctl.projections.pages import (
+    apply_for_a_while,
+    apply_range,
+    create_tables,
+    live_model,
+    next_page,
+    read_options,
+)
 from esctl.projections.persisted import Applier, HandlerFailure, PersistedProjection, ReadModel
 from esctl.store.interface import EventStore
 from esctl.store.readmodel import NO_TENANT, Checkpoint, Document, ProjectionStorage
@@ -290,5 +297,7 @@ def _fresh_step(
     _check_claim(storage, spec, fresh.claim)
     head = storage.head()
     rows, upper = next_page(storage, spec, after, head, limit, options)  # dead letters: skipped, not counted
-    fresh.applier.apply(fresh.model(storage), rows)
-    return upper, head, len(rows)
+    applied = apply_for_a_while(fresh.applier, fresh.model(storage), rows)
+    if len(applied) < len(rows):
+        upper = applied[-1][0]  # the budget ran out: the next step starts after the last one applied
+    return upper, head, len(applied)

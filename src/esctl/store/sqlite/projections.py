@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +43,8 @@ _INFRASTRUCTURE = frozenset({5, 6, 7, 8, 10, 11, 13, 14, 26})
 _CHECKPOINT_COLUMNS = (
     "name, position, updated_at, status, generation, error_position, error_event_id, error_message, error_at"
 )
+LOCK_PAUSE_CAP = 0.05
+"""The longest pause, in seconds, after a projection's write transaction (see ``run_projection_work``)."""
 _PROJECTION_MIGRATION = 1
 """The index in ``schema.MIGRATIONS`` of the migration that creates the projection tables."""
 
@@ -60,7 +63,14 @@ def run_projection_work(
     """
     storage = SQLiteProjectionStorage(conn, registry, path)
     if write:
-        return in_transaction(conn, lambda _: work(storage))
+        started = time.monotonic()
+        result = in_transaction(conn, lambda _: work(storage))
+        # SQLite keeps no queue of waiting writers: each polls now and then within its busy
+        # timeout, and a runner that takes the lock again at once after every commit leaves a
+        # poll almost no chance to find it free. Leaving it free for a third of the time it was
+        # held gives a waiting writer a fair chance at every poll.
+        time.sleep(min(LOCK_PAUSE_CAP, (time.monotonic() - started) / 3))
+        return result
     # A deferred transaction: every read inside sees one snapshot of the database.
     conn.execute("BEGIN")
     try:
