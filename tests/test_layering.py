@@ -30,9 +30,6 @@ DRIVERS = ("sqlite3", "psycopg", "psycopg2", "psycopg_pool", "asyncpg")
 TEST_ONLY = ("esctl.testing", "pytest", "pytest_asyncio", "_pytest", "hypothesis")
 
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("esctl/store/interface.py", "esctl.store.memory.projections"): (
-        "EventStore.scratch_projection_storage's generic version builds in-memory document storage"
-    ),
     ("esctl/store/postgres/append.py", "esctl.store.sqlite.fast_append"): (
         "the PostgreSQL store reuses the SQLite fast path's plain_versions (a pure function)"
     ),

@@ -157,14 +157,17 @@ class EventStore(abc.ABC):
         Args:
             aggregate_id: The stream's aggregate id.
             aggregate_type: The stream's aggregate type.
-            events: Events of that aggregate, versions following the stream's head.
+            events: Events of that aggregate, versions following the stream's head; an event
+                built without an ``aggregate_version`` gets the stream's next one.
             expected_version: ``ExpectedVersion.ANY``/``NO_STREAM``/``STREAM_EXISTS`` or a version.
 
         Returns:
-            What was written.
+            What was written; ``result.success`` and ``result.new_version`` as in the classic
+            API. Appending no events returns ``new_version == expected_version``.
 
         Raises:
-            OptimisticLockError: The stream is not at the expected version.
+            OptimisticLockError: The stream is not at the expected version, or an explicitly set
+                ``aggregate_version`` does not follow the stream's head.
             InvalidInputError: An event belongs to another aggregate.
 
         Example:
@@ -183,8 +186,19 @@ class EventStore(abc.ABC):
                     )
                 ).in_batch(index)
         if not events:
-            return AppendResult(appended=0)
+            return await self.empty_append_result(aggregate_id, aggregate_type, expected_version)
         return await self.append_batch(events, expected_versions={(aggregate_type, aggregate_id): expected_version})
+
+    async def empty_append_result(
+        self, aggregate_id: UUID, aggregate_type: str, expected_version: Expected
+    ) -> AppendResult:
+        """What appending no events returns: ``new_version`` is the expected version (an int),
+        else the stream's current version. Nothing is checked or written."""
+        if isinstance(expected_version, int):
+            return AppendResult(appended=0, new_version=expected_version)
+        if expected_version is ExpectedVersion.NO_STREAM:
+            return AppendResult(appended=0, new_version=0)
+        return AppendResult(appended=0, new_version=await self.get_stream_version(aggregate_id, aggregate_type))
 
     @abc.abstractmethod
     def read_all(self, options: ReadOptions | None = None) -> AsyncIterator[StoredEvent]:
@@ -196,17 +210,53 @@ class EventStore(abc.ABC):
         """
 
     def read_stream(
-        self, aggregate_id: UUID, aggregate_type: str | None = None, from_version: int = 0
+        self,
+        stream: UUID | str,
+        aggregate_type: str | ReadOptions | None = None,
+        from_version: int = 0,
+        *,
+        options: ReadOptions | None = None,
     ) -> AsyncIterator[StoredEvent]:
-        """Stream one aggregate's events after ``from_version``, in version order."""
-        return self._read_stream(aggregate_id, aggregate_type, from_version)
+        """Stream one aggregate's events after ``from_version``, in version order.
+
+        Called as esctl does, ``read_stream(aggregate_id, aggregate_type=None, from_version=0)``,
+        or as the classic API does, ``read_stream(stream_id, options=None)``, where ``stream_id``
+        is ``"<aggregate_id>:<aggregate_type>"`` (esctl's own ``"<aggregate_type>:<aggregate_id>"``,
+        ``StoredEvent.stream_id``, works too).
+
+        Within the stream, ``options.from_position`` is a stream version (events after it),
+        and ``direction``, ``limit``, ``tenant_id`` and the time window apply as in ``read_all``.
+
+        Raises:
+            InvalidInputError: ``stream`` is text that names no aggregate id.
+
+        Example:
+            >>> # async for stored in store.read_stream(f"{order_id}:Order", ReadOptions(limit=10)): ...
+        """
+        if isinstance(aggregate_type, ReadOptions):
+            options, aggregate_type = aggregate_type, None
+        if isinstance(stream, str):
+            aggregate_id, parsed_type = parse_stream_id(stream)
+            aggregate_type = aggregate_type or parsed_type
+        else:
+            aggregate_id = stream
+        options = options or ReadOptions()
+        after = max(from_version, options.from_position)
+        return self._read_stream(aggregate_id, aggregate_type, after, options)
 
     async def _read_stream(
-        self, aggregate_id: UUID, aggregate_type: str | None, from_version: int
+        self, aggregate_id: UUID, aggregate_type: str | None, after_version: int, options: ReadOptions
     ) -> AsyncIterator[StoredEvent]:
-        options = ReadOptions(aggregate_id=aggregate_id, aggregate_type=aggregate_type)
-        async for stored in self.read_all(options):
-            if stored.stream_position > from_version:
+        """``read_stream``, generic: the aggregate's events from ``read_all``, filtered here."""
+        selected = dataclasses.replace(
+            options, aggregate_id=aggregate_id, aggregate_type=aggregate_type, from_position=0, limit=None
+        )
+        returned = 0
+        async for stored in self.read_all(selected):
+            if options.limit is not None and returned >= options.limit:
+                return
+            if stored.stream_position > after_version:
+                returned += 1
                 yield stored
 
     async def get_events(
@@ -230,7 +280,7 @@ class EventStore(abc.ABC):
         ReadOptions(from_timestamp=from_timestamp, to_timestamp=to_timestamp)  # refuses naive datetimes
         events: list[DomainEvent] = []
         version = 0
-        async for stored in self.read_stream(aggregate_id, aggregate_type, 0):
+        async for stored in self.read_stream(aggregate_id, aggregate_type):
             version = stored.stream_position
             event = stored.event
             if (
@@ -540,9 +590,32 @@ class EventStore(abc.ABC):
         SQLite store: a private in-memory database on its own thread). The generic version
         keeps documents in memory.
         """
-        from esctl.store.memory.projections import DocumentTables, MemoryProjectionStorage
+        from esctl.store.documents import DocumentTables, MemoryProjectionStorage
 
         return _given(MemoryProjectionStorage(DocumentTables()))
+
+
+def parse_stream_id(text: str) -> tuple[UUID, str | None]:
+    """Return the aggregate id and type a stream id names.
+
+    Both forms are read: the classic ``"<aggregate_id>:<aggregate_type>"`` and esctl's
+    ``"<aggregate_type>:<aggregate_id>"``; a bare aggregate id names the id only.
+
+    Raises:
+        InvalidInputError: No part of ``text`` is a UUID.
+    """
+    head, _, tail = text.partition(":")
+    rest, _, last = text.rpartition(":")
+    for id_text, type_text in ((head, tail), (last, rest)):
+        try:
+            return UUID(id_text), type_text or None
+        except ValueError:
+            continue
+    raise InvalidInputError(
+        f"stream id {text!r} names no aggregate id",
+        field="stream_id",
+        hint="write '<aggregate_id>:<aggregate_type>'",
+    )
 
 
 @asynccontextmanager

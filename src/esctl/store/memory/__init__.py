@@ -1,6 +1,6 @@
 """The in-memory store: the reference semantics every other store is tested against."""
 
-from esctl.store.memory.projections import DocumentTables, MemoryProjectionStorage
+from esctl.store.documents import DocumentTables, MemoryProjectionStorage
 from esctl.store.memory.store import InMemoryEventStore
 
 __all__ = ["DocumentTables", "InMemoryEventStore", "MemoryProjectionStorage"]

@@ -9,8 +9,8 @@ from typing import TypeVar
 from uuid import UUID
 
 from esctl.events import DomainEvent, StoredEvent, stream_id
+from esctl.store.documents import DocumentTables, MemoryProjectionStorage
 from esctl.store.interface import EventStore
-from esctl.store.memory.projections import DocumentTables, MemoryProjectionStorage
 from esctl.store.readmodel import ProjectionStorage
 from esctl.store.rules import plan_append
 from esctl.store.types import AppendResult, Expected, ReadOptions, StreamHead, StreamKey
@@ -74,14 +74,19 @@ class InMemoryEventStore(EventStore):
         )
 
     async def read_all(self, options: ReadOptions | None = None) -> AsyncIterator[StoredEvent]:
-        """Stream stored events in position order, filtered by ``options``."""
+        """Stream stored events in ``options``' direction, filtered by ``options``."""
         options = options or ReadOptions()
         head = len(self._events)
-        start = max((options.from_position or 1) - 1, 0)
+        start = max(options.from_position, 0)
+        if options.to_position is not None:
+            head = max(min(head, options.to_position), start)
+        # Indexes, not a slice: a copy of the whole log per read would not keep memory flat.
+        indexes = range(head - 1, start - 1, -1) if options.backward else range(start, head)
         returned = 0
-        for stored in self._events[start:head]:
+        for index in indexes:
             if options.limit is not None and returned >= options.limit:
                 return
+            stored = self._events[index]
             if options.matches(stored):
                 returned += 1
                 yield stored

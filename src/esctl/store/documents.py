@@ -1,4 +1,9 @@
-"""Projection storage in process memory: documents, checkpoints and dead letters as dicts."""
+"""Projection storage in process memory: documents, checkpoints and dead letters as dicts.
+
+The in-memory store keeps its read models here, and it is every store's generic scratch storage
+for ``esctl replay`` (``EventStore.scratch_projection_storage``): so it sits beside the
+interface, not inside a backend, which only ``open_store`` may import.
+"""
 
 from __future__ import annotations
 
