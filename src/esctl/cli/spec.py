@@ -50,7 +50,7 @@ GLOBAL = _table(
     Opt(
         "db",
         ("--db",),
-        "The event store: a file path (SQLite), sqlite:///PATH, or memory:.",
+        "The event store: a file path (SQLite), sqlite:///PATH, postgresql://USER:PW@HOST/DB, or memory:.",
         metavar="PATH|URL",
         envvar="ESCTL_DB",
         default="events.db",
