@@ -24,7 +24,10 @@ from esctl import (
     SQLiteEventStore,
 )
 from esctl.store.sqlite import schema
+from esctl.store.types import ReadDirection
 from esctl.timeutil import to_micros
+
+BACKWARD = ReadDirection.BACKWARD
 
 
 def open_store(path: Path, **kwargs: object) -> SQLiteEventStore:
@@ -427,7 +430,9 @@ async def test_limit_is_honoured_across_pages(tmp_path: Path, monkeypatch: pytes
     events = await fill(path, 40)
     async with open_store(path) as store:
         got = [s.event async for s in store.read_all(ReadOptions(limit=23, from_position=3))]
-    assert got == events[2:25]
+        back = [s.event async for s in store.read_all(ReadOptions(limit=23, from_position=3, direction=BACKWARD))]
+    assert got == events[3:26]  # after position 3
+    assert back == events[::-1][:23]
 
 
 async def test_close_is_idempotent_and_works_without_use(tmp_path: Path) -> None:

@@ -61,7 +61,8 @@ class EventFilter:
                 hint="swap them: positions run from --from-position up to --to-position, both included",
             )
         return ReadOptions(
-            from_position=self.from_position,
+            # --from-position is inclusive; ReadOptions.from_position reads after its position.
+            from_position=0 if self.from_position is None else self.from_position - 1,
             to_position=self.to_position,
             limit=self.limit,
             tenant_ids=tuple(dict.fromkeys(parse_uuid(t, "--tenant") for t in self.tenants or ())),

@@ -54,7 +54,7 @@ async def replay(
                 return 0, 0
             head = storage.head()
             upper = head if selected.to_position is None else min(head, selected.to_position)
-            return storage.event_range(max((selected.from_position or 1) - 1, 0), upper, selected)
+            return storage.event_range(selected.from_position, upper, selected)
 
         def step(storage: ProjectionStorage, after: int, upper: int) -> int:
             rows, reached = next_page(storage, spec, after, upper, batch_size, selected)

@@ -48,7 +48,7 @@ def without_bounds(options: ReadOptions | None) -> ReadOptions | None:
     """Return ``options`` without its own position bounds and limit (``read_rows`` takes them apart)."""
     if options is None:
         return None
-    return replace(options, from_position=None, to_position=None, limit=None)
+    return replace(options, from_position=0, to_position=None, limit=None)
 
 
 @dataclass(frozen=True, slots=True)

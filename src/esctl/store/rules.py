@@ -21,6 +21,20 @@ _IntKey = tuple[str, int]
 """A stream's identity with the aggregate id as its integer (cheap to hash)."""
 
 
+def implicit_versions(events: Sequence[DomainEvent], given: Collection[int] = ()) -> frozenset[int]:
+    """Return the indexes of the events whose ``aggregate_version`` the store assigns.
+
+    Those in ``given`` (an import line without a version), and every event built without an
+    explicit ``aggregate_version`` (pydantic's ``model_fields_set``): the classic API lets code
+    append such events and has the store stamp the stream's next version. A version set
+    explicitly is checked, never replaced.
+    """
+    implicit = [index for index, event in enumerate(events) if "aggregate_version" not in event.model_fields_set]
+    if not implicit:
+        return given if isinstance(given, frozenset) else frozenset(given)
+    return frozenset(given).union(implicit)
+
+
 @dataclass(slots=True)
 class AppendPlan:
     """The events an append will write, after the shared rules of ``plan_append``."""
@@ -50,7 +64,8 @@ def plan_append(
         heads: The current head of each stream the batch touches that exists.
         existing: Stored events whose ids occur in the batch.
         expected_versions: Per stream, what the writer expects (default: no check).
-        auto_version: Indexes of events whose ``aggregate_version`` is to be assigned.
+        auto_version: Indexes of events whose ``aggregate_version`` is to be assigned, besides
+            those built without one (``implicit_versions``).
 
     Returns:
         The plan.
@@ -62,7 +77,7 @@ def plan_append(
         TenantMismatchError: An event's tenant differs from its stream's.
     """
     expected_versions = expected_versions or {}
-    auto = frozenset(auto_version)
+    auto = implicit_versions(events, auto_version)
     # Streams and ids are keyed by the UUIDs' integers: ``UUID.__hash__`` is Python code, and
     # hashing every event's keys several times cost as much as SQLite's insert. ``uuid.int`` is
     # what UUID equality compares, so the rules are unchanged. Each stream's state is one record

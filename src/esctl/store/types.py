@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, overload
 from uuid import UUID
 
 from esctl.timeutil import ensure_aware_utc
@@ -27,14 +27,25 @@ def stream_id(aggregate_type: str, aggregate_id: UUID | str) -> str:
     return f"{aggregate_type}:{aggregate_id}"
 
 
+class ReadDirection(enum.Enum):
+    """The order a read returns events in."""
+
+    FORWARD = "forward"
+    """Oldest first (ascending global position)."""
+    BACKWARD = "backward"
+    """Newest first (descending global position)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReadOptions:
-    """Which events a read returns. Every filter given must match; results are in position order.
+    """Which events a read returns, and in which order. Every filter given must match.
 
     Attributes:
-        from_position: First global position to return (inclusive).
+        direction: ``ReadDirection.FORWARD`` (oldest first, the default) or ``BACKWARD``.
+        from_position: Return only events AFTER this global position (exclusive: 0 reads from
+            the start; a checkpoint's position resumes without repeating its event).
         to_position: Last global position to return (inclusive).
-        limit: Return at most this many events.
+        limit: Return at most this many events (counted in the read's direction).
         tenant_id: Only this tenant's events (events without a tenant never match).
         tenant_ids: Only these tenants' events (combined with ``tenant_id``).
         aggregate_type: Only streams of this type.
@@ -44,7 +55,8 @@ class ReadOptions:
         to_timestamp: ``occurred_at`` before this moment (exclusive).
     """
 
-    from_position: int | None = None
+    direction: ReadDirection = ReadDirection.FORWARD
+    from_position: int = 0
     to_position: int | None = None
     limit: int | None = None
     tenant_id: UUID | None = None
@@ -62,6 +74,13 @@ class ReadOptions:
             value = getattr(self, name)
             if value is not None:
                 ensure_aware_utc(value, field=name)
+        if self.from_position is None:  # callers written for the inclusive, optional form passed None
+            object.__setattr__(self, "from_position", 0)
+
+    @property
+    def backward(self) -> bool:
+        """True when the read returns the newest events first."""
+        return self.direction is ReadDirection.BACKWARD
 
     @property
     def tenants(self) -> tuple[UUID, ...]:
@@ -71,11 +90,11 @@ class ReadOptions:
         return (self.tenant_id, *(t for t in self.tenant_ids if t != self.tenant_id))
 
     def matches(self, stored: StoredEvent) -> bool:
-        """True when ``stored`` passes every filter except ``limit``."""
+        """True when ``stored`` passes every filter (``limit`` and ``direction`` aside)."""
         event = stored.event
         tenants = self.tenants
         return (
-            (self.from_position is None or stored.global_position >= self.from_position)
+            stored.global_position > self.from_position
             and (self.to_position is None or stored.global_position <= self.to_position)
             and (not tenants or event.tenant_id in tenants)
             and (self.aggregate_type is None or event.aggregate_type == self.aggregate_type)
@@ -101,11 +120,21 @@ Expected = ExpectedVersion | int
 """An expected stream version: one of ``ExpectedVersion`` or an exact version (0 = no stream)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class AppendResult:
     """What an append did.
 
+    Built as the classic API does, ``AppendResult(success, new_version, global_position=0,
+    conflict=False)`` (or ``successful``/``conflicted``), or as esctl's stores do, with keywords
+    (``appended=…, stream_versions=…``). A first positional argument that is a ``bool`` is
+    ``success``; otherwise positional arguments are esctl's (``appended``, ``skipped``,
+    ``first_position``, ``last_position``, ``stream_versions``).
+
     Attributes:
+        success: True unless the append was refused for a conflict.
+        new_version: The stream's version after the append (an append to one stream; else 0).
+        global_position: Global position of the last written event (0 when none was written).
+        conflict: True when the expected version did not hold.
         appended: Events written.
         skipped: Events already stored with the same id and content (idempotent re-appends).
         first_position: Global position of the first written event, or ``None``.
@@ -113,18 +142,89 @@ class AppendResult:
         stream_versions: Each touched stream's version after the append.
     """
 
+    success: bool
+    new_version: int
+    global_position: int
+    conflict: bool
     appended: int
-    skipped: int = 0
-    first_position: int | None = None
-    last_position: int | None = None
-    stream_versions: Mapping[StreamKey, int] = field(default_factory=dict)
+    skipped: int
+    first_position: int | None
+    last_position: int | None
+    stream_versions: Mapping[StreamKey, int]
 
-    @property
-    def new_version(self) -> int:
-        """The stream's version after the append, when one stream was touched (else 0)."""
-        if len(self.stream_versions) != 1:
-            return 0
-        return next(iter(self.stream_versions.values()))
+    @overload
+    def __init__(self, success: bool, new_version: int, global_position: int = 0, conflict: bool = False) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        appended: int = 0,
+        skipped: int = 0,
+        first_position: int | None = None,
+        last_position: int | None = None,
+        stream_versions: Mapping[StreamKey, int] | None = None,
+        *,
+        new_version: int | None = None,
+    ) -> None: ...
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        classic = (args and type(args[0]) is bool) or ("success" in kwargs or "conflict" in kwargs)
+        if classic:
+            names: tuple[str, ...] = ("success", "new_version", "global_position", "conflict")
+        else:
+            names = ("appended", "skipped", "first_position", "last_position", "stream_versions")
+        if len(args) > len(names):
+            raise TypeError(f"AppendResult takes at most {len(names)} positional arguments")
+        values: dict[str, Any] = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            if key in values:
+                raise TypeError(f"AppendResult got two values for {key!r}")
+            values[key] = value
+        unknown = set(values) - set(_APPEND_RESULT_FIELDS)
+        if unknown:
+            raise TypeError(f"AppendResult got unexpected arguments {sorted(unknown)}")
+        versions: Mapping[StreamKey, int] = values.get("stream_versions") or {}
+        last = values.get("last_position")
+        new_version = values.get("new_version")
+        if new_version is None:
+            new_version = next(iter(versions.values())) if len(versions) == 1 else 0
+        global_position = values.get("global_position")
+        if global_position is None:
+            global_position = last or 0
+        conflict = bool(values.get("conflict", False))
+        setter = object.__setattr__
+        setter(self, "success", bool(values.get("success", not conflict)))
+        setter(self, "new_version", int(new_version))
+        setter(self, "global_position", int(global_position))
+        setter(self, "conflict", conflict)
+        setter(self, "appended", int(values.get("appended", 0)))
+        setter(self, "skipped", int(values.get("skipped", 0)))
+        setter(self, "first_position", values.get("first_position"))
+        setter(self, "last_position", last)
+        setter(self, "stream_versions", versions)
+
+    @classmethod
+    def successful(cls, new_version: int, global_position: int = 0) -> AppendResult:
+        """A successful append that left the stream at ``new_version``."""
+        return cls(True, new_version, global_position)
+
+    @classmethod
+    def conflicted(cls, current_version: int) -> AppendResult:
+        """An append refused because the stream is at ``current_version``, not the expected one."""
+        return cls(False, current_version, 0, True)
+
+
+_APPEND_RESULT_FIELDS = (
+    "success",
+    "new_version",
+    "global_position",
+    "conflict",
+    "appended",
+    "skipped",
+    "first_position",
+    "last_position",
+    "stream_versions",
+)
 
 
 class EncodedEvent(Protocol):

@@ -27,8 +27,8 @@ def where_clause(options: ReadOptions | None, *, ordered: bool = False) -> tuple
     listed = "+" if ordered else ""
     clauses: list[str] = ["1"]
     params: list[object] = []
-    if options.from_position is not None:
-        clauses.append("position >= ?")
+    if options.from_position:
+        clauses.append("position > ?")
         params.append(options.from_position)
     if options.to_position is not None:
         clauses.append("position <= ?")

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from esctl.rows import Row, row_to_json_line
 from esctl.store.interface import EventStore
+from esctl.store.rules import implicit_versions
 from esctl.store.sqlite import reads, schema
 from esctl.store.sqlite.driver import default_busy_timeout
 from esctl.store.sqlite.worker import Worker
@@ -106,7 +107,8 @@ class SQLiteEventStore(EventStore):
             return AppendResult(appended=0)
         append = _append()
         rows = append.encode(events)
-        return await self._worker.run(append.append, list(events), rows, expected_versions, auto_version, self.registry)
+        auto = implicit_versions(events, auto_version)
+        return await self._worker.run(append.append, list(events), rows, expected_versions, auto, self.registry)
 
     async def append_events(
         self,
@@ -127,7 +129,8 @@ class SQLiteEventStore(EventStore):
             # Nothing to write, or something to refuse: the generic version words it.
             return await super().append_events(aggregate_id, aggregate_type, events, expected_version)
         expected = {(aggregate_type, aggregate_id): expected_version}
-        return await self._worker.run(append.append, list(events), rows, expected, (), self.registry)
+        auto = implicit_versions(events)
+        return await self._worker.run(append.append, list(events), rows, expected, auto, self.registry)
 
     async def append_chunks(self, chunks: Iterable[AppendChunk]) -> AppendResult:
         """Append several chunks in ONE transaction; see ``EventStore.append_chunks``.
@@ -184,6 +187,25 @@ class SQLiteEventStore(EventStore):
                 conn.close()
         except sqlite3.Error as error:
             raise translate_error(error, self.path) from error
+
+    async def _read_stream(
+        self, aggregate_id: UUID, aggregate_type: str | None, after_version: int, options: ReadOptions
+    ) -> AsyncIterator[StoredEvent]:
+        """``read_stream`` on the stream's index: a page per round trip, only rows after the version."""
+        from esctl.codec import row_to_stored_event
+
+        registry = self.registry
+        pages = await self._worker.run(
+            reads.stream_pages,
+            str(aggregate_id),
+            aggregate_type,
+            after_version,
+            options,
+            lambda rows: [row_to_stored_event(r, registry) for r in rows],
+        )
+        while (page := await self._worker.run(_next_page, pages)) is not None:
+            for stored in page:
+                yield stored
 
     async def _pages(
         self, options: ReadOptions | None, convert: Callable[[list[Row]], list[R]]
