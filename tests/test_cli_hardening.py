@@ -466,3 +466,62 @@ def test_ctrl_c_during_a_one_transaction_append_says_nothing_was_appended(tmp_pa
     assert "nothing was appended" in said
     assert "same command" in said
     assert _count(db) == 0
+
+
+# -- defect 9: tables at 80 and 60 columns ------------------------------------------------------
+
+DEMO_TENANTS = [f"00000000-0000-4000-8000-00000000000{c}" for c in "abcd"]
+
+
+def _table(demo_db: Path, columns: int, *argv: str) -> list[str]:
+    done = run_esctl("--db", str(demo_db), *argv, env={"COLUMNS": str(columns)})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.decode().splitlines()
+    assert all(len(line) <= columns for line in lines), "\n".join(lines)
+    return lines
+
+
+def _id_cells(lines: list[str], full_ids: list[str]) -> set[str]:
+    """The cells that stand for one of ``full_ids``: the whole id, or "…" and a suffix of it."""
+    found = set()
+    for line in lines:
+        for word in line.split():
+            for full in full_ids:
+                if word == full or (word.startswith("…") and len(word) > 4 and full.endswith(word[1:])):
+                    found.add(word)
+    return found
+
+
+@pytest.mark.parametrize("columns", [80, 60])
+def test_tables_keep_tenant_ids_distinguishable_on_narrow_terminals(demo_db: Path, columns: int) -> None:
+    for argv in (("stats", "-f", "table"), ("tenants", "-f", "table"), ("dump", "-f", "table", "-n", "40")):
+        lines = _table(demo_db, columns, *argv)
+        cells = _id_cells(lines, DEMO_TENANTS)
+        # Every demo tenant shows up, each as its own cell: none cut from the right into a
+        # shared prefix, none squeezed to "…00000…".
+        matched = {full for full in DEMO_TENANTS for cell in cells if full.endswith(cell.lstrip("…"))}
+        assert matched == set(DEMO_TENANTS) or argv[0] == "dump", (argv, cells, lines)
+        assert len(cells) == len({cell.lstrip("…") for cell in cells}), cells
+        assert not any("00000000-0000-4000…" in line for line in lines), lines
+        assert not any("…00000…" in line for line in lines), lines
+
+
+def test_dump_table_shows_times_with_their_zone_and_whole_headers_at_80_columns(demo_db: Path) -> None:
+    lines = _table(demo_db, 80, "dump", "-f", "table", "-n", "5")
+    header = lines[1] if not lines[0].strip() else lines[0]
+    assert "position" in header
+    assert "occurred_at" in header
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ", "\n".join(lines))
+
+
+def test_projection_show_of_a_state_prints_it_whole(demo_db: Path, tmp_path: Path) -> None:
+    db = tmp_path / "copy.db"
+    db.write_bytes(demo_db.read_bytes())
+    app = str(ROOT / "examples" / "orders_app.py")
+    assert run_esctl("--db", str(db), "--app", app, "catch-up", "revenue").returncode == 0
+    data = run_esctl("--db", str(db), "--app", app, "projection", "show", "revenue", "-f", "json")
+    shown = run_esctl(
+        "--db", str(db), "--app", app, "projection", "show", "revenue", "-f", "table", env={"COLUMNS": "80"}
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == json.loads(data.stdout)

@@ -15,7 +15,15 @@ from esctl.cli.filters import (
     TenantOption,
     UntilOption,
 )
-from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format, screenful, table_console
+from esctl.cli.output import (
+    FormatOption,
+    OutputFormat,
+    RowWriter,
+    resolve_format,
+    screenful,
+    shorten_ids,
+    table_console,
+)
 from esctl.cli.runtime import load_app, note, open_store, plural, run, settings
 from esctl.cli.selection import EventFilter, parse_uuid
 
@@ -178,9 +186,17 @@ def _print_stats(result: StoreStats) -> None:
     by_type = Table("event type", Column("events", justify="right"), **style)
     for name, count in result.by_type.items():
         by_type.add_row(Text(name), Text(f"{count:,}", justify="right"))
-    by_tenant = Table("tenant", Column("events", justify="right"), **style)
-    for tenant_id, count in result.by_tenant.items():
-        by_tenant.add_row(Text(str(tenant_id) if tenant_id else "(none)"), Text(f"{count:,}", justify="right"))
+    tenants = [str(tenant_id) if tenant_id else "(none)" for tenant_id in result.by_tenant]
+    widest_type = max(map(len, result.by_type), default=0)
+    if widest_type + max(map(len, tenants), default=0) + 40 > console.width:
+        tenants = shorten_ids(tenants)  # a unique suffix, not a prefix every tenant shares
+    by_tenant = Table(
+        Column("tenant", no_wrap=True, min_width=max(map(len, tenants), default=6)),
+        Column("events", justify="right"),
+        **style,
+    )
+    for tenant, count in zip(tenants, result.by_tenant.values(), strict=True):
+        by_tenant.add_row(Text(tenant), Text(f"{count:,}", justify="right"))
     counts.add_row(by_type, by_tenant)
     console.print()
     console.print(counts)

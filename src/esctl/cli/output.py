@@ -20,7 +20,7 @@ from esctl.cli.runtime import settings, stdout_bytes, stdout_is_terminal
 from esctl.cli.spec import DUMP
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, JustifyMethod
     from rich.text import Text
 
 
@@ -45,16 +45,20 @@ def resolve_format(chosen: OutputFormat | None) -> OutputFormat:
 
 
 def table_console() -> Console:
-    """Return a rich console on stdout for tables: the terminal's width, or 160 columns when a
-    table is written to a pipe or file (``--format table | less -S``); no colour with ``-q``
-    (rich itself drops colour when stdout is not a terminal, and honours ``NO_COLOR``)."""
+    """Return a rich console on stdout for tables: the terminal's width (or ``COLUMNS``), else 160
+    columns when a table is written to a pipe or file (``--format table | less -S``); no colour
+    with ``-q`` (rich itself drops colour when stdout is not a terminal, and honours ``NO_COLOR``)."""
+    import os
+
     from rich.console import Console
 
+    # A Console subclass would do, but rich exits 1 on a closed stdout by itself (main() maps it).
+    sized = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
     return Console(
         file=sys.stdout,
         highlight=False,
         color_system=None if settings.quiet else "auto",
-        width=None if sys.stdout.isatty() else 160,
+        width=None if sized else 160,
     )
 
 
@@ -147,6 +151,7 @@ class RowWriter:
     def _render_table(self, footer: str | None) -> None:
         from rich import box
         from rich.table import Table
+        from rich.text import Text
 
         sys.stdout.flush()
         table = Table(title=self.title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -158,11 +163,14 @@ class RowWriter:
         natural = _natural_widths(columns, cells)
         ids = [i for i, c in enumerate(columns) if _is_id_column(c)]
         if ids and sum(natural) + 3 * len(natural) - 1 > console.width:
-            # Ids are never wrapped: a UUID folded over two lines can be neither read nor copied.
-            # When they do not fit whole, they are shortened the way `dump`'s table shows them.
-            for row_cells in cells:
-                for i in ids:
-                    row_cells[i] = _shorten_ids(row_cells[i])
+            # Ids are never wrapped nor cut by rich: a UUID folded over two lines, or cut to a
+            # prefix that every demo tenant shares, can be neither told apart nor copied. When
+            # they do not fit whole, each column shows the shortest suffix that still tells its
+            # ids apart (8 digits at least).
+            for i in ids:
+                shortened = shorten_ids([row_cells[i].plain for row_cells in cells])
+                for row_cells, text in zip(cells, shortened, strict=True):
+                    row_cells[i] = Text(text)
             natural = _natural_widths(columns, cells)
         # Rich squeezes narrow columns to nothing when a cell is wider than the table, so free
         # text (payloads, messages) gets an explicit share of what the other columns leave.
@@ -177,10 +185,10 @@ class RowWriter:
         for index, column in enumerate(columns):
             if index in free:
                 table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=share)
-            elif index in ids:
-                table.add_column(column, no_wrap=True, min_width=natural[index])
             else:
-                table.add_column(column, no_wrap=True, justify="right" if column in numeric else "left")
+                # Never squeezed: "posit…" or "…00000…" tell nothing; free text gives way instead.
+                justify: JustifyMethod = "right" if column in numeric else "left"
+                table.add_column(column, no_wrap=True, min_width=natural[index], justify=justify)
         for row_cells in cells:
             table.add_row(*row_cells)
         console.print(table)
@@ -193,8 +201,8 @@ def _natural_widths(columns: Sequence[str], cells: list[list[Text]]) -> list[int
 
 
 def _is_id_column(column: str) -> bool:
-    # `stream` is `Type:<aggregate id>` (replay).
-    return column.endswith("_id") or column == "stream"
+    # `stream` is `Type:<aggregate id>` (replay, dump); `tenant` a tenant id (dump).
+    return column.endswith("_id") or column in ("stream", "tenant")
 
 
 def _all_integers(values: Iterable[Any]) -> bool:
@@ -205,11 +213,21 @@ def _all_integers(values: Iterable[Any]) -> bool:
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}([0-9a-fA-F]{8})")
 
 
-def _shorten_ids(text: Text) -> Text:
-    """Return ``text`` with each UUID in it shortened to ``…`` and its last 8 digits."""
-    from rich.text import Text
+def shorten_ids(texts: Sequence[str], least: int = 8) -> list[str]:
+    """Return ``texts`` with each UUID in them cut to ``…`` and the shortest suffix (of at least
+    ``least`` characters) that no other UUID in ``texts`` ends with.
 
-    return Text(_UUID.sub(lambda match: "…" + match.group(1), text.plain))
+    Example:
+        >>> shorten_ids(["00000000-0000-4000-8000-00000000000a", "tenant 00000000-0000-4000-8000-00000000000b"])
+        ['…0000000a', 'tenant …0000000b']
+    """
+    found = sorted({match.group(0).lower() for text in texts for match in _UUID.finditer(text)})
+    length = least
+    while length < 36 and len({uuid[-length:] for uuid in found}) < len(found):
+        length += 1
+    if length >= 36:
+        return list(texts)
+    return [_UUID.sub(lambda match: "…" + match.group(0)[-length:], text) for text in texts]
 
 
 def _csv_value(value: Any, dumps: Any) -> str:
@@ -231,7 +249,8 @@ def _table_value(column: str, value: Any, dumps: Any) -> Text:
     if isinstance(value, dict | list):
         value = dumps(value).decode()
     elif column.endswith("_at") and isinstance(value, str) and len(value) >= 19:
-        value = value[:19].replace("T", " ")  # seconds are enough on screen; data formats keep all
+        # Seconds are enough on screen (data formats keep all), but the zone is not optional.
+        value = value[:19].replace("T", " ") + "Z"
     elif isinstance(value, int) and not isinstance(value, bool):
         return Text(f"{value:,}")
     text = str(value)

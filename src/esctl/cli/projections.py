@@ -493,7 +493,19 @@ def projection_show(
     registry = _registry()
     spec = registry.get(name)
     rows = run(_show(registry, spec.name, tenant_id))
-    _write_rows(rows, resolve_format(fmt), empty=f"{spec.name} is empty (run `esctl catch-up {spec.name}`).")
+    chosen = resolve_format(fmt)
+    if chosen is OutputFormat.table and any(isinstance(v, dict | list) for row in rows for v in row.values()):
+        # A state of dicts and lists is no table: one truncated cell per attribute told nothing.
+        _print_indented_json(rows)  # as --format json has it, indented
+        return
+    _write_rows(rows, chosen, empty=f"{spec.name} is empty (run `esctl catch-up {spec.name}`).")
+
+
+def _print_indented_json(value: Any) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 async def _show(registry: ProjectionRegistry, name: str, tenant_id: UUID | None) -> list[dict[str, Any]]:
