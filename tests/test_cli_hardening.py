@@ -525,3 +525,51 @@ def test_projection_show_of_a_state_prints_it_whole(demo_db: Path, tmp_path: Pat
     )
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout) == json.loads(data.stdout)
+
+
+# -- defect 10: progress with a bar, rate and time left, on a terminal only ----------------------
+
+
+def _stderr_on_a_terminal(*argv: str) -> bytes:
+    """Run esctl with stderr on a pseudo-terminal (stdout to /dev/null); return what it wrote there."""
+    import pty
+
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [str(ESCTL), *argv], stdout=subprocess.DEVNULL, stderr=slave, env={**os.environ, "COLUMNS": "100"}
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the process closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=120) == 0, b"".join(chunks)
+    return b"".join(chunks)
+
+
+BAR = re.compile(rb"\d+%.*\d+:\d\d:\d\d", re.DOTALL)
+"""A percentage, then a time left (h:mm:ss), as the progress line shows them."""
+
+
+def test_append_of_a_file_shows_a_bar_with_rate_and_time_left_on_a_terminal_only(tmp_path: Path) -> None:
+    source = tmp_path / "events.ndjson"
+    source.write_bytes(ndjson([event(n, aggregate_version=None) for n in range(1, 60_001)]))
+    shown = _stderr_on_a_terminal("--db", str(tmp_path / "a.db"), "append", "--batch-size", "5000", str(source))
+    assert BAR.search(shown), shown[-2000:]
+    assert b"/s" in shown  # a rate
+    piped = run_esctl("--db", str(tmp_path / "b.db"), "append", "--batch-size", "5000", str(source))
+    assert piped.returncode == 0
+    assert not BAR.search(piped.stderr)
+    assert piped.stderr.decode().count("\n") == 1  # the summary alone
+
+
+def test_verify_shows_a_bar_by_positions_on_a_terminal(demo_db: Path) -> None:
+    shown = _stderr_on_a_terminal("--db", str(demo_db), "verify")
+    assert BAR.search(shown), shown[-2000:]
+    assert b"events/s" in shown

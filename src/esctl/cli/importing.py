@@ -172,7 +172,7 @@ async def _import(stream: IO[bytes], options: AppendOptions, committed: Callable
         allow_future=options.allow_future,
         max_line_bytes=options.max_line_bytes or MAX_LINE_BYTES,
     )
-    progress = _Progress() if settings.show_progress else None
+    progress = _Progress(stream) if settings.show_progress else None
 
     def on_batch(totals: ImportResult) -> None:
         committed(totals)
@@ -198,31 +198,44 @@ async def _import(stream: IO[bytes], options: AppendOptions, committed: Callable
 
 
 class _Progress:
-    """A live line on stderr while an import runs (only on a terminal, never with -q)."""
+    """A bar on stderr while an import runs (only on a terminal, never with -q): by bytes read
+    for a file, with the rate and the time left; a count and a rate for a pipe."""
 
     EVERY = 5000
 
-    def __init__(self) -> None:
-        from rich.status import Status
+    def __init__(self, stream: IO[bytes]) -> None:
+        import os
 
+        from esctl.cli.progress import Bar
+
+        self._stream = stream
+        try:
+            size: int | None = os.fstat(stream.fileno()).st_size if stream.seekable() else None
+        except (OSError, ValueError):
+            size = None
+        self._sized = bool(size)
         self._read = 0
         self._appended = ""
-        self._status = Status("Reading…", console=settings.console)
-        self._status.start()
+        self._bar = Bar("appending", size or None, "bytes" if size else "events")
+        self._bar.__enter__()
 
     def counting(self, events: Iterable[InputEvent]) -> Iterator[InputEvent]:
         for item in events:
             self._read += 1
             if self._read % self.EVERY == 0:
-                self._status.update(f"Read {self._read:,} events{self._appended}…")
+                self._show()
             yield item
 
     def appended(self, totals: ImportResult) -> None:
-        self._appended = f", appended {totals.appended:,} in {totals.batches:,} batches"
-        self._status.update(f"Read {self._read:,} events{self._appended}…")
+        self._appended = f", {totals.appended:,} appended"
+        self._show()
+
+    def _show(self) -> None:
+        done = self._stream.tell() if self._sized else self._read
+        self._bar.update(done, f"{self._read:,} events read{self._appended}")
 
     def stop(self) -> None:
-        self._status.stop()
+        self._bar.__exit__(None, None, None)
 
 
 def report_append(summary: dict[str, Any], fmt: SummaryFormat) -> None:

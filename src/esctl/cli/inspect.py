@@ -313,8 +313,24 @@ def verify(
 
 
 async def _verify(max_findings: int) -> VerifyReport:
+    import inspect
+
     async with open_store(readonly=True) as store:
-        return await store.verify(max_findings=max_findings)
+        # Only a store whose verify reports progress (the SQLite store's) gets a bar.
+        if not settings.show_progress or "progress" not in inspect.signature(store.verify).parameters:
+            return await store.verify(max_findings=max_findings)
+        from esctl.cli.progress import Bar
+
+        with Bar("verifying", None, "events") as bar:
+
+            def show(position: int, head: int) -> None:
+                bar.total(head)
+                bar.update(position, f"position {position:,} of {head:,}")
+
+            # ``EventStore.verify`` itself takes no ``progress``: this store's does.
+            verify: Any = store.verify
+            report: VerifyReport = await verify(max_findings=max_findings, progress=show)
+            return report
 
 
 def _note_unregistered(report: VerifyReport) -> None:

@@ -264,13 +264,20 @@ class SQLiteEventStore(EventStore):
         """Return counts by event type, tenant and UTC day over the events ``options`` selects."""
         return await self._worker.run(_inspect().stats, options)
 
-    async def verify(self, registry: EventRegistry | None = None, *, max_findings: int = 1000) -> VerifyReport:
+    async def verify(
+        self,
+        registry: EventRegistry | None = None,
+        *,
+        max_findings: int = 1000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VerifyReport:
         """Check the file and the log: SQLite's integrity check, gapless positions, contiguous
         versions, one tenant per stream, and every payload decoding and validating.
 
         Args:
             registry: The event classes to validate against (default: the store's registry).
             max_findings: List at most this many findings (the rest are counted).
+            progress: Called after each page of payloads with the position reached and the head.
         """
         from esctl.store.inspection import FindingList, VerifyReport
 
@@ -288,9 +295,12 @@ class SQLiteEventStore(EventStore):
         events = 0
         unregistered: dict[str, int] = {}
         after = 0
+        head = await self.get_global_position() if progress is not None else 0
         while (page := await self._worker.run(inspect.payload_page, after, chosen)) is not None:
             events += page.events
             after = page.last_position
+            if progress is not None:
+                progress(after, head)
             for finding in page.findings:
                 found.add(finding)
             for name, count in page.unregistered.items():
