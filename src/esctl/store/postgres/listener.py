@@ -10,6 +10,7 @@ tries to listen again.
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -19,6 +20,9 @@ import psycopg
 from esctl.store.postgres.append import CHANNEL
 
 Conn = psycopg.Connection[tuple[Any, ...]]
+
+_SLICE = 0.25
+"""Seconds one blocking wait for a notification lasts before the thread looks whether it was cancelled."""
 
 
 class Listener:
@@ -31,22 +35,36 @@ class Listener:
         self._executor: ThreadPoolExecutor | None = None
 
     async def wait(self, timeout: float) -> None:
-        """Return on the next notification (or one that came since the last wait), or after ``timeout``."""
+        """Return on the next notification (or one that came since the last wait), or after ``timeout``.
+
+        Cancelling it stops the thread's wait within ``_SLICE`` seconds, so that ``close`` (and the
+        next wait) never sit out the rest of a long poll interval.
+        """
         import asyncio
 
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esctl-postgres-listen")
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._wait, timeout)
-
-    def _wait(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        cancelled = threading.Event()
         try:
-            conn = self._listening()
-            for _ in conn.notifies(timeout=timeout, stop_after=1):
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._wait, timeout, cancelled)
+        except BaseException:
+            cancelled.set()
+            raise
+
+    def _wait(self, timeout: float, cancelled: threading.Event) -> None:
+        deadline = time.monotonic() + timeout
+        while not cancelled.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return
-        except psycopg.Error:
-            self._drop()
-        time.sleep(max(0.0, deadline - time.monotonic()))
+            try:
+                conn = self._listening()
+                for _ in conn.notifies(timeout=min(left, _SLICE), stop_after=1):
+                    return
+            except psycopg.Error:
+                # The server went away: no wake-ups until it is back; the poll carries on.
+                self._drop()
+                cancelled.wait(min(max(left, 0.0), _SLICE))
 
     def _listening(self) -> Conn:
         if self._conn is not None and (self._conn.closed or self._conn.broken):

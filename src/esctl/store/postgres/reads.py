@@ -37,8 +37,8 @@ def where_clause(options: ReadOptions | None) -> tuple[str, list[object]]:
     options = options or ReadOptions()
     clauses: list[str] = ["TRUE"]
     params: list[object] = []
-    if options.from_position is not None:
-        clauses.append("position >= %s")
+    if options.from_position:
+        clauses.append("position > %s")
         params.append(options.from_position)
     if options.to_position is not None:
         clauses.append("position <= %s")
@@ -85,7 +85,9 @@ def window_positions(conn: Conn, options: ReadOptions) -> tuple[int, int] | None
     clauses = ["tenant_id = %s"]
     params: list[object] = [str(options.tenants[0])]
     add_time_window(options, clauses, params)
-    sql = f"SELECT MIN(position), MAX(position) FROM events WHERE {' AND '.join(clauses)}"
+    # ``position + 0``: a bare MIN(position) lets the planner walk the primary key from one end
+    # until a row of the tenant's window turns up (the whole log, for a late window).
+    sql = f"SELECT MIN(position + 0), MAX(position + 0) FROM events WHERE {' AND '.join(clauses)}"
     row = conn.execute(sql, params).fetchone()
     if row is None or row[0] is None:
         return None
@@ -104,7 +106,7 @@ def global_position(conn: Conn) -> int:
 
 def bounds(conn: Conn, options: ReadOptions) -> tuple[int, int]:
     """Return ``(after, upper)``: the read's position range, as narrow as the filters allow."""
-    after = max((options.from_position or 1) - 1, 0)
+    after = max(options.from_position, 0)
     upper = global_position(conn)
     if options.to_position is not None:
         upper = min(upper, options.to_position)
@@ -118,19 +120,22 @@ def bounds(conn: Conn, options: ReadOptions) -> tuple[int, int]:
 
 
 def page_query(options: ReadOptions, after: int, upper: int, size: int) -> tuple[str, list[object]]:
-    """The statement reading one page of ``options``' events after ``after``, up to ``upper``."""
+    """The statement reading one page of ``options``' events after ``after``, up to ``upper``
+    (from ``upper`` down for a backward read)."""
     where, params = where_clause(options)
+    order = "DESC" if options.backward else ""
     sql = (
         f"SELECT {COLUMNS} FROM events WHERE position > %s AND position <= %s AND {where}"
-        f" ORDER BY position LIMIT {int(size)}"
+        f" ORDER BY position {order} LIMIT {int(size)}"
     )
     return sql, [after, upper, *params]
 
 
 def pages(conn: Conn, options: ReadOptions, convert: Callable[[list[Row]], list[R]]) -> Iterator[list[R]]:
-    """Yield the rows ``options`` selects, in position order, ``READ_BATCH`` at a time, converted.
+    """Yield the rows ``options`` selects, in its direction, ``READ_BATCH`` at a time, converted.
 
-    Each step is its own short transaction (rolled back: it only reads), so the caller may do
+    A backward read walks the same range down from its top. Each step is its own short
+    transaction (rolled back: it only reads), so the caller may do
     anything between pages. Nothing runs until the first page is asked for.
     """
     after, upper = bounds(conn, options)
@@ -142,7 +147,10 @@ def pages(conn: Conn, options: ReadOptions, convert: Callable[[list[Row]], list[
         conn.rollback()
         if not rows:
             return
-        after = int(rows[-1][0])
+        if options.backward:
+            upper = int(rows[-1][0]) - 1
+        else:
+            after = int(rows[-1][0])
         if remaining is not None:
             remaining -= len(rows)
         yield convert(rows)

@@ -216,11 +216,11 @@ def migrate(conn: Conn, target: str, *, create: bool = True) -> tuple[int, int]:
             if before is None:
                 before = version or 0
             if version is None:
+                if has_foreign_tables(conn):
+                    raise not_an_event_store(target, "it has tables of its own and no esctl schema")
                 if not create:
                     raise missing_store(target)
                 check_schema_exists(conn, target)
-                if has_foreign_tables(conn):
-                    raise not_an_event_store(target, "it has tables of its own and no esctl schema")
                 version = 0
             check_version(version)
             if version == SCHEMA_VERSION:

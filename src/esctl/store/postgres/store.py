@@ -115,10 +115,13 @@ class PostgresEventStore(EventStore):
         """Append events of any streams in one transaction; see ``EventStore.append_batch``."""
         if not events:
             return AppendResult(appended=0)
+        from esctl.store.rules import implicit_versions
+
         append = _append()
         batch = list(events)
         rows = append.encode(batch)
-        return await self._worker.run(append.append, batch, rows, expected_versions, auto_version, self.registry)
+        auto = implicit_versions(batch, auto_version)  # events built without a version get the stream's next
+        return await self._worker.run(append.append, batch, rows, expected_versions, auto, self.registry)
 
     async def append_chunks(self, chunks: Iterable[AppendChunk]) -> AppendResult:
         """Append several chunks in ONE transaction; see ``EventStore.append_chunks``.
@@ -228,6 +231,7 @@ class PostgresEventStore(EventStore):
         """
         from esctl.store.inspection import verify_events
 
+        await self._worker.run(_no_setup)  # connecting checks the schema: a missing store is an error, not a finding
         chosen = registry if registry is not None else self.registry
         return await verify_events(self.read_all(), chosen, max_findings=max_findings)
 
