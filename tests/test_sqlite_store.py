@@ -248,7 +248,7 @@ async def test_a_writer_waits_for_the_lock_within_the_busy_timeout(tmp_path: Pat
     try:
         assert held.wait(5)
         threading.Timer(0.3, released.set).start()
-        async with open_store(path, busy_timeout=10) as store:
+        async with open_store(path, busy_timeout=10_000) as store:  # milliseconds
             cart = uuid4()
             await store.append_events(cart, "Cart", [item(cart, 1)])
             assert await store.get_global_position() == 2

@@ -68,6 +68,29 @@ _EXPORTS: dict[str, str] = {
     "SchemaTooNewError": "esctl.errors",
     "VerificationError": "esctl.errors",
     "ProjectionError": "esctl.errors",
+    "EventSourceError": "esctl.errors",
+    "EventVersionError": "esctl.errors",
+    "UnhandledEventError": "esctl.errors",
+    "EventTypeNotFoundError": "esctl.errors",
+    "DuplicateEventTypeError": "esctl.errors",
+    "TenantContextNotSetError": "esctl.errors",
+    "TenantDomainEvent": "esctl.events",
+    "get_event_class": "esctl.registry",
+    "get_event_class_or_none": "esctl.registry",
+    "is_event_registered": "esctl.registry",
+    "list_registered_events": "esctl.registry",
+    "DeclarativeAggregate": "esctl.aggregates",
+    "tenant_context": "esctl.tenancy",
+    "get_required_tenant": "esctl.tenancy",
+    "clear_tenant_context": "esctl.tenancy",
+    "tenant_scope_sync": "esctl.tenancy",
+    "ReadDirection": "esctl.store.types",
+    "get_handled_event_type": "esctl.handlers",
+    "is_event_handler": "esctl.handlers",
+    "Snapshot": "esctl.store.snapshots",
+    "SnapshotStore": "esctl.store.snapshots",
+    "InMemorySnapshotStore": "esctl.store.memory",
+    "SQLiteSnapshotStore": "esctl.store.sqlite.snapshots",
 }
 
 __all__ = [
@@ -79,20 +102,26 @@ __all__ = [
     "DatabaseBusyError",
     "DatabaseNotFoundError",
     "DatabaseUnusableError",
+    "DeclarativeAggregate",
     "DeclarativeProjection",
     "DomainEvent",
     "DuplicateEventError",
+    "DuplicateEventTypeError",
     "EsctlError",
     "EventReader",
     "EventRegistrationError",
     "EventRegistry",
+    "EventSourceError",
     "EventStore",
     "EventStream",
+    "EventTypeNotFoundError",
+    "EventVersionError",
     "ExpectedVersion",
     "GenericEvent",
     "ImportResult",
     "InMemoryEventBus",
     "InMemoryEventStore",
+    "InMemorySnapshotStore",
     "InvalidInputError",
     "NotFoundError",
     "OptimisticLockError",
@@ -101,29 +130,46 @@ __all__ = [
     "ProjectionNotFoundError",
     "ProjectionRegistry",
     "ProjectionRunner",
+    "ReadDirection",
     "ReadModel",
     "ReadOptions",
     "SQLProjection",
     "SQLiteEventStore",
+    "SQLiteSnapshotStore",
     "SchemaTooNewError",
+    "Snapshot",
+    "SnapshotStore",
     "StoredEvent",
     "TenantAwareRepository",
+    "TenantContextNotSetError",
+    "TenantDomainEvent",
     "TenantMismatchError",
+    "UnhandledEventError",
     "UnknownEventTypeError",
     "UsageError",
     "VerificationError",
     "__version__",
+    "clear_tenant_context",
     "default_projections",
     "default_registry",
     "get_current_tenant",
+    "get_event_class",
+    "get_event_class_or_none",
+    "get_handled_event_type",
+    "get_required_tenant",
     "handles",
     "import_events",
+    "is_event_handler",
+    "is_event_registered",
+    "list_registered_events",
     "load_app",
     "register_event",
     "register_projection",
     "require_tenant",
     "set_current_tenant",
+    "tenant_context",
     "tenant_scope",
+    "tenant_scope_sync",
     "uuid7",
 ]
 
@@ -142,7 +188,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from esctl.aggregates import AggregateRoot
+    from esctl.aggregates import AggregateRoot, DeclarativeAggregate
     from esctl.app import load_app
     from esctl.bus import InMemoryEventBus
     from esctl.errors import (
@@ -152,34 +198,55 @@ if TYPE_CHECKING:
         DatabaseNotFoundError,
         DatabaseUnusableError,
         DuplicateEventError,
+        DuplicateEventTypeError,
         EsctlError,
         EventRegistrationError,
+        EventSourceError,
+        EventTypeNotFoundError,
+        EventVersionError,
         InvalidInputError,
         NotFoundError,
         OptimisticLockError,
         ProjectionError,
         ProjectionNotFoundError,
         SchemaTooNewError,
+        TenantContextNotSetError,
         TenantMismatchError,
+        UnhandledEventError,
         UnknownEventTypeError,
         UsageError,
         VerificationError,
     )
-    from esctl.events import DomainEvent, EventStream, GenericEvent, StoredEvent, uuid7
+    from esctl.events import DomainEvent, EventStream, GenericEvent, StoredEvent, TenantDomainEvent, uuid7
+    from esctl.handlers import get_handled_event_type, is_event_handler
     from esctl.ingest import EventReader, ImportResult, import_events
     from esctl.projections.base import DeclarativeProjection, Projection, handles
     from esctl.projections.persisted import ReadModel, SQLProjection
     from esctl.projections.registry import ProjectionRegistry, default_projections, register_projection
     from esctl.projections.runner import ProjectionRunner
-    from esctl.registry import EventRegistry, default_registry, register_event
+    from esctl.registry import (
+        EventRegistry,
+        default_registry,
+        get_event_class,
+        get_event_class_or_none,
+        is_event_registered,
+        list_registered_events,
+        register_event,
+    )
     from esctl.repository import AggregateRepository, TenantAwareRepository
     from esctl.store.interface import EventStore
-    from esctl.store.memory import InMemoryEventStore
+    from esctl.store.memory import InMemoryEventStore, InMemorySnapshotStore
+    from esctl.store.snapshots import Snapshot, SnapshotStore
     from esctl.store.sqlite import SQLiteEventStore
-    from esctl.store.types import AppendResult, ExpectedVersion, ReadOptions
+    from esctl.store.sqlite.snapshots import SQLiteSnapshotStore
+    from esctl.store.types import AppendResult, ExpectedVersion, ReadDirection, ReadOptions
     from esctl.tenancy import (
+        clear_tenant_context,
         get_current_tenant,
+        get_required_tenant,
         require_tenant,
         set_current_tenant,
+        tenant_context,
         tenant_scope,
+        tenant_scope_sync,
     )

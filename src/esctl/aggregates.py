@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import abc
 import warnings
+import weakref
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin
 from uuid import UUID
+
+from pydantic import TypeAdapter
 
 from esctl.errors import EventVersionError, UnhandledEventError
 from esctl.events import DomainEvent
@@ -123,6 +126,31 @@ class AggregateRoot(abc.ABC, Generic[TState]):
         """Forget the uncommitted events once they are stored."""
         self._uncommitted.clear()
 
+    # -- snapshots (esctl.repository.AggregateRepository with snapshot_every) ------------------
+
+    def snapshot_state(self) -> Any:
+        """Return the state as JSON-ready values, for a snapshot.
+
+        The default dumps the state through pydantic as the class's ``TState`` (a model, a
+        dict, a list…); a state pydantic cannot handle needs this and ``restore_snapshot``
+        overridden together.
+        """
+        return _state_adapter(self).dump_python(self.state, mode="json")
+
+    def restore_snapshot(self, state: Any, version: int) -> None:
+        """Set the state from ``snapshot_state``'s output, as of ``version``.
+
+        Raises:
+            ValueError: ``state`` does not validate as the class's state (the repository then
+                ignores the snapshot and replays the events).
+        """
+        restored = _state_adapter(self).validate_python(state)
+        if restored is None:
+            raise ValueError("a snapshot's state is never None")
+        self._state = restored
+        self._version = version
+        self._uncommitted = []
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, AggregateRoot):
             return NotImplemented
@@ -146,6 +174,29 @@ class AggregateRoot(abc.ABC, Generic[TState]):
     @abc.abstractmethod
     def _get_initial_state(self) -> TState:
         """Return the state of an aggregate that has no events."""
+
+
+def _state_adapter(aggregate: AggregateRoot[Any]) -> TypeAdapter[Any]:
+    cls = type(aggregate)
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(_state_type(cls) or type(aggregate.state))
+    return adapter
+
+
+def _state_type(cls: type) -> Any:
+    """The type ``TState`` is bound to for ``cls`` (``Order(AggregateRoot[OrderState])``), or ``None``."""
+    for klass in cls.__mro__:
+        for base in getattr(klass, "__orig_bases__", ()):
+            origin = get_origin(base)
+            if isinstance(origin, type) and issubclass(origin, AggregateRoot):
+                args = get_args(base)
+                if args and not isinstance(args[0], TypeVar):
+                    return args[0]
+    return None
+
+
+_ADAPTERS: weakref.WeakKeyDictionary[type, TypeAdapter[Any]] = weakref.WeakKeyDictionary()
 
 
 UnregisteredEventHandling = Literal["ignore", "warn", "error"]

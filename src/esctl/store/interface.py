@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from esctl.registry import EventRegistry
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
     from esctl.store.readmodel import ProjectionStorage
+    from esctl.store.snapshots import SnapshotStore
 
 _T = TypeVar("_T")
 _IntKey = tuple[str, int]
@@ -581,6 +582,19 @@ class EventStore(abc.ABC):
         from esctl.errors import UsageError
 
         raise UsageError(f"{type(self).__name__} keeps no projections")
+
+    def snapshot_store(self) -> SnapshotStore:
+        """Return this store's snapshots (``esctl.store.snapshots``), kept beside its events.
+
+        Raises:
+            UsageError: This store keeps no snapshots (the generic version).
+
+        Example:
+            >>> # repo = AggregateRepository(store, Order, snapshot_store=store.snapshot_store(), snapshot_every=100)
+        """
+        from esctl.errors import UsageError
+
+        raise UsageError(f"{type(self).__name__} keeps no snapshots")
 
     def scratch_projection_storage(self) -> AbstractAsyncContextManager[ProjectionStorage]:
         """Return an async context manager giving throwaway projection storage (``esctl replay``).

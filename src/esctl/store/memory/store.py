@@ -11,6 +11,7 @@ from uuid import UUID
 from esctl.events import DomainEvent, StoredEvent, stream_id
 from esctl.store.documents import DocumentTables, MemoryProjectionStorage
 from esctl.store.interface import EventStore
+from esctl.store.memory.snapshots import InMemorySnapshotStore
 from esctl.store.readmodel import ProjectionStorage
 from esctl.store.rules import plan_append
 from esctl.store.types import AppendResult, Expected, ReadOptions, StreamHead, StreamKey
@@ -32,6 +33,33 @@ class InMemoryEventStore(EventStore):
         self._events: list[StoredEvent] = []
         self._by_id: dict[UUID, StoredEvent] = {}
         self._heads: dict[StreamKey, StreamHead] = {}
+        self._snapshots = InMemorySnapshotStore()
+
+    # -- the classic API's helpers ------------------------------------------------------------
+
+    def clear(self) -> None:
+        """Forget every event, snapshot, read model and checkpoint (for tests)."""
+        self._events.clear()
+        self._by_id.clear()
+        self._heads.clear()
+        self._snapshots.clear()
+        self._projection_tables = None
+
+    def get_all_events(self) -> list[DomainEvent]:
+        """Return every stored event, in position order."""
+        return [stored.event for stored in self._events]
+
+    def get_event_count(self) -> int:
+        """Return how many events are stored."""
+        return len(self._events)
+
+    def get_aggregate_ids(self) -> list[UUID]:
+        """Return the id of every aggregate with events, in the order of their first event."""
+        return list(dict.fromkeys(aggregate_id for _, aggregate_id in self._heads))
+
+    def snapshot_store(self) -> InMemorySnapshotStore:
+        """This store's snapshots (in memory, like its events)."""
+        return self._snapshots
 
     async def append_batch(
         self,

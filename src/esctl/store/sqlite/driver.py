@@ -25,6 +25,10 @@ from esctl.errors import (
 T = TypeVar("T")
 
 
+MEMORY = ":memory:"
+"""The database name of a private in-memory database (``SQLiteEventStore(":memory:")``)."""
+
+
 def is_busy(error: sqlite3.Error) -> bool:
     """True when ``error`` says another connection holds a lock this one waited for in vain."""
     text = str(error).lower()
@@ -80,6 +84,9 @@ def open_connection(path: Path, *, readonly: bool, busy_timeout: float, create: 
         DatabaseNotFoundError: The file does not exist, and is not to be created.
         DatabaseUnusableError: The path cannot be opened.
     """
+    if str(path) == MEMORY:
+        # A private in-memory database: it lives as long as this connection (the store's).
+        return sqlite3.connect(MEMORY, isolation_level=None, check_same_thread=False)
     if (readonly or not create) and not path.exists():
         raise DatabaseNotFoundError(
             f"database {path} does not exist",
@@ -162,6 +169,7 @@ def connect(
     readonly: bool,
     busy_timeout: float,
     create: bool = True,
+    wal: bool = True,
 ) -> sqlite3.Connection:
     """Open ``path`` and make it ready for use: ``setup`` (check or migrate the schema), pragmas.
 
@@ -180,18 +188,24 @@ def connect(
             # Set up (migrate) before switching to WAL: the migration refuses someone else's
             # database, which must then be left exactly as it was.
             setup(conn)
-            configure(conn, readonly=False, busy_timeout=busy_timeout)
+            configure(conn, readonly=False, busy_timeout=busy_timeout, wal=wal and str(path) != MEMORY)
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-def configure(conn: sqlite3.Connection, *, readonly: bool, busy_timeout: float = 5.0) -> None:
-    """Apply the pragmas esctl relies on: WAL, NORMAL sync (durable across process crashes)."""
+def configure(conn: sqlite3.Connection, *, readonly: bool, busy_timeout: float = 5.0, wal: bool = True) -> None:
+    """Apply the pragmas esctl relies on: WAL, NORMAL sync (durable across process crashes).
+
+    Without ``wal`` (an in-memory database, or a store opened with ``wal_mode=False``) the
+    journal mode and SQLite's default FULL sync stay as they are.
+    """
     if readonly:
         conn.execute("PRAGMA query_only = ON")
         conn.execute("PRAGMA schema_version").fetchone()  # fails here on a file that is not SQLite
+        return
+    if not wal:
         return
     mode = _switch_to_wal(conn, busy_timeout)
     if mode != "wal":

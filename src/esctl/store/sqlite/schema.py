@@ -81,6 +81,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # 3: snapshots, one per aggregate (the newest kept). A cache, always rebuildable from the
+    # events; in the same file so that a copy of the store carries the snapshots that fit it.
+    (
+        """
+        CREATE TABLE snapshots (
+            aggregate_type TEXT    NOT NULL,
+            aggregate_id   TEXT    NOT NULL,
+            tenant_id      TEXT,
+            version        INTEGER NOT NULL CHECK (version >= 1),
+            schema_version INTEGER NOT NULL,
+            state          BLOB    NOT NULL,
+            created_at     INTEGER NOT NULL,
+            PRIMARY KEY (aggregate_type, aggregate_id)
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -19,7 +19,7 @@ from esctl.rows import Row, row_to_json_line
 from esctl.store.interface import EventStore
 from esctl.store.rules import implicit_versions
 from esctl.store.sqlite import reads, schema
-from esctl.store.sqlite.driver import default_busy_timeout
+from esctl.store.sqlite.driver import MEMORY, default_busy_timeout
 from esctl.store.sqlite.worker import Worker
 from esctl.store.types import AppendChunk, AppendResult, Expected, ExpectedVersion, ReadOptions, StreamKey
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from esctl.registry import EventRegistry
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
     from esctl.store.readmodel import ProjectionStorage
+    from esctl.store.sqlite.snapshots import SQLiteSnapshotStore
     from esctl.store.types import SchemaStatus
 
 R = TypeVar("R")
@@ -39,17 +40,21 @@ R = TypeVar("R")
 class SQLiteEventStore(EventStore):
     """An event store in one SQLite file (WAL mode), safe for several processes at once.
 
-    Built synchronously; connects on first use. All of its SQLite work runs on the connection's
-    own thread, one hop per transaction or page, never on the caller's event loop. Writes run in
-    ``BEGIN IMMEDIATE`` transactions and wait up to ``busy_timeout`` seconds for another writer.
-    The schema is created or migrated on first use unless ``readonly``; a read-only store never
-    creates a file.
+    Built synchronously; connects on first use (or ``await initialize()``). All of its SQLite
+    work runs on the connection's own thread, one hop per transaction or page, never on the
+    caller's event loop. Writes run in ``BEGIN IMMEDIATE`` transactions and wait up to
+    ``busy_timeout`` milliseconds for another writer. The schema is created or migrated on first
+    use unless ``readonly``; a read-only store never creates a file.
 
     Args:
-        path: The database file.
-        registry: Where event classes are looked up when reading (default: the global one).
+        database: The database file, or ``":memory:"`` for a private in-memory database that
+            lives until ``close()`` (for tests; WAL does not apply to it).
+        event_registry: Where event classes are looked up when reading (default: the global
+            one). ``registry=`` is the same, by esctl's earlier name.
+        wal_mode: Switch the file to WAL (the default; readers then never block the writer).
+        busy_timeout: Milliseconds to wait for the write lock, as in the classic API (default:
+            ``ESCTL_BUSY_TIMEOUT``, which the command line reads in seconds, else 5000).
         readonly: Open with ``mode=ro``: a missing file is ``DatabaseNotFoundError``.
-        busy_timeout: Seconds to wait for the write lock (default: ``ESCTL_BUSY_TIMEOUT`` or 5).
         create: Create the file and schema when missing; when False, a missing file is
             ``DatabaseNotFoundError`` and a database without esctl's schema is refused unchanged.
 
@@ -60,17 +65,21 @@ class SQLiteEventStore(EventStore):
 
     def __init__(
         self,
-        path: str | os.PathLike[str],
+        database: str | os.PathLike[str],
+        event_registry: EventRegistry | None = None,
         *,
         registry: EventRegistry | None = None,
-        readonly: bool = False,
+        wal_mode: bool = True,
         busy_timeout: float | None = None,
+        readonly: bool = False,
         create: bool = True,
     ) -> None:
-        self.path = Path(path)
+        self.path = Path(database)
         self.readonly = readonly
-        self._registry = registry
-        self._busy_timeout = default_busy_timeout() if busy_timeout is None else busy_timeout
+        self.in_memory = os.fspath(database) == MEMORY
+        self._registry = event_registry if event_registry is not None else registry
+        seconds = default_busy_timeout() if busy_timeout is None else busy_timeout / 1000
+        self._busy_timeout = seconds
         setup: Callable[[sqlite3.Connection], object]
         if readonly:
             setup = schema.check_readable
@@ -78,7 +87,29 @@ class SQLiteEventStore(EventStore):
             setup = schema.migrate
         else:
             setup = schema.migrate_existing
-        self._worker = Worker(self.path, setup, readonly=readonly, busy_timeout=self._busy_timeout, create=create)
+        self._worker = Worker(self.path, setup, readonly=readonly, busy_timeout=seconds, create=create, wal=wal_mode)
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the store holds an open connection (after first use, before ``close()``)."""
+        return self._worker.connected
+
+    async def initialize(self) -> None:
+        """Connect now, creating or migrating the schema (otherwise done on first use)."""
+        await self._worker.run(_connected)
+
+    async def run_on_connection(self, function: Callable[..., R], *args: object) -> R:
+        """Run ``function(connection, *args)`` on the store's connection thread (one hop).
+
+        For this backend's own modules (its snapshot store); driver errors become esctl errors.
+        """
+        return await self._worker.run(function, *args)
+
+    def snapshot_store(self) -> SQLiteSnapshotStore:
+        """This store's snapshots, in its own file (table ``snapshots``)."""
+        from esctl.store.sqlite.snapshots import SQLiteSnapshotStore
+
+        return SQLiteSnapshotStore(self)
 
     @property
     def registry(self) -> EventRegistry:
@@ -179,6 +210,9 @@ class SQLiteEventStore(EventStore):
         from esctl.store.sqlite.driver import connect, translate_error
 
         refuse_on_event_loop("export_json_lines")
+        if self.in_memory:  # no other connection can see a private in-memory database
+            yield from super().export_json_lines(options)
+            return
         try:
             conn = connect(self.path, schema.check_readable, readonly=True, busy_timeout=self._busy_timeout)
             try:
@@ -315,6 +349,8 @@ class SQLiteEventStore(EventStore):
             DatabaseUnusableError: It is not an SQLite database.
         """
         inspect = _inspect()
+        if self.in_memory:
+            return await self._worker.run(inspect.schema_status)
         worker = Worker(self.path, inspect.no_setup, readonly=True, busy_timeout=self._busy_timeout)
         try:
             return await worker.run(inspect.schema_status)
@@ -330,7 +366,7 @@ class SQLiteEventStore(EventStore):
         Raises:
             DatabaseUnusableError: The file is not SQLite, or the store is read-only.
         """
-        before = (await self.schema_status()).version if self.path.exists() else 0
+        before = (await self.schema_status()).version if self.path.exists() and not self.in_memory else 0
         await self._worker.run(_inspect().no_setup)  # connecting runs the migrations
         return before, schema.SCHEMA_VERSION
 
@@ -374,6 +410,10 @@ def _inspect() -> ModuleType:
     from esctl.store.sqlite import inspect
 
     return inspect
+
+
+def _connected(conn: sqlite3.Connection) -> None:
+    """Nothing: running it makes the worker connect (and migrate)."""
 
 
 def _event_exists(conn: sqlite3.Connection, event_id: str) -> bool:

@@ -37,8 +37,10 @@ class Worker:
         readonly: bool,
         busy_timeout: float,
         create: bool = True,
+        wal: bool = True,
     ) -> None:
         self.path = path
+        self._wal = wal
         self.readonly = readonly
         self._create = create
         self._setup = setup
@@ -70,10 +72,16 @@ class Worker:
                         readonly=self.readonly,
                         busy_timeout=self._busy_timeout,
                         create=self._create,
+                        wal=self._wal,
                     )
                 return function(self._conn, *args)
         except sqlite3.Error as error:
             raise translate_error(error, self.path) from error
+
+    @property
+    def connected(self) -> bool:
+        """True while the connection is open."""
+        return self._conn is not None
 
     def _close_connection(self) -> None:
         with self._using:
