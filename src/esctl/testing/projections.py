@@ -153,7 +153,7 @@ class ProjectionStorageContract(StoreContract):
 
             read = functools.partial(_positions, after=after, upper=upper, limit=limit, options=options)
             got = await self.transaction(store, read, write=False)
-            expected = brute_force(data.written, from_position=after + 1, to_position=upper, **query)[:limit]
+            expected = brute_force(data.written, from_position=after, to_position=upper, **query)[:limit]
             assert got == [(position, str(event_id)) for position, event_id in expected], query
 
     @pytest.mark.asyncio

@@ -109,12 +109,15 @@ def brute_force(
     to_timestamp: datetime | None = None,
     limit: int | None = None,
 ) -> list[tuple[int, UUID]]:
-    """Filter everything written by hand: the reference the stores' filters are held to."""
+    """Filter everything written by hand: the reference the stores' filters are held to.
+
+    ``from_position`` means after that position, as ``ReadOptions.from_position`` does.
+    """
     wanted_tenants = set(tenant_ids) | ({tenant_id} if tenant_id is not None else set())
     hits = []
     for w in sorted(written, key=lambda w: w.position):
         e = w.event
-        if from_position is not None and w.position < from_position:
+        if from_position is not None and w.position <= from_position:
             continue
         if to_position is not None and w.position > to_position:
             continue
@@ -333,7 +336,7 @@ class ReadContract(StoreContract):
             if len(seen) == 2:
                 break
         assert [s.event for s in seen] == events[:2]
-        assert [s.event async for s in store.read_all(ReadOptions(from_position=4))] == events[3:]
+        assert [s.event async for s in store.read_all(ReadOptions(from_position=3))] == events[3:]  # after 3
 
     # -- reads longer than one page ---------------------------------------------------------------
 
@@ -427,7 +430,8 @@ class ReadContract(StoreContract):
         assert [s.event for s in seen] == events[: page + 1]
         more = item(cart, len(events) + 1)
         await store.append_events(cart, "Cart", [more], len(events))
-        assert [s.event async for s in store.read_all(ReadOptions(from_position=2 * page))] == [*events[-2:], more]
+        after = ReadOptions(from_position=2 * page - 1)
+        assert [s.event async for s in store.read_all(after)] == [*events[-2:], more]
 
     @pytest.mark.asyncio
     async def test_json_lines_of_several_pages_hold_every_event_once(
