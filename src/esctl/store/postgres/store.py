@@ -182,15 +182,15 @@ class PostgresEventStore(EventStore):
 
     async def get_global_position(self) -> int:
         """Return the newest committed event's position (0 when empty)."""
-        return await self._worker.run(reads.global_position)
+        return await self._worker.run_again_if_lost(reads.global_position)
 
     async def event_exists(self, event_id: UUID) -> bool:
         """True when an event with this id is stored."""
-        return await self._worker.run(_event_exists, str(event_id))
+        return await self._worker.run_again_if_lost(_event_exists, str(event_id))
 
     async def get_stream_version(self, aggregate_id: UUID, aggregate_type: str) -> int:
         """Return the stream's version (0 when it has no events)."""
-        found = await self._worker.run(_append().heads, [(aggregate_type, aggregate_id)])
+        found = await self._worker.run_again_if_lost(_append().heads, [(aggregate_type, aggregate_id)])
         head = found.get((aggregate_type, aggregate_id))
         return 0 if head is None else int(head.version)
 
@@ -198,7 +198,7 @@ class PostgresEventStore(EventStore):
 
     async def count_events(self, options: ReadOptions | None = None) -> int:
         """Return how many events ``options`` selects, ignoring its ``limit``."""
-        return await self._worker.run(_inspect().count_events, options)
+        return await self._worker.run_again_if_lost(_inspect().count_events, options)
 
     async def _list_streams(
         self, tenant_ids: tuple[UUID, ...], aggregate_type: str | None, limit: int | None
@@ -208,7 +208,7 @@ class PostgresEventStore(EventStore):
         remaining = limit
         while remaining is None or remaining > 0:
             size = inspect.PAGE if remaining is None else min(inspect.PAGE, remaining)
-            page = await self._worker.run(inspect.streams_page, after, tenant_ids, aggregate_type, size)
+            page = await self._worker.run_again_if_lost(inspect.streams_page, after, tenant_ids, aggregate_type, size)
             for info in page:
                 yield info
             if len(page) < size:
@@ -219,11 +219,11 @@ class PostgresEventStore(EventStore):
 
     async def list_tenants(self) -> list[TenantInfo]:
         """Return every tenant with its counts, most events first (``None``: no tenant)."""
-        return await self._worker.run(_inspect().tenants)
+        return await self._worker.run_again_if_lost(_inspect().tenants)
 
     async def stats(self, options: ReadOptions | None = None) -> StoreStats:
         """Return counts by event type, tenant and UTC day over the events ``options`` selects."""
-        return await self._worker.run(_inspect().stats, options)
+        return await self._worker.run_again_if_lost(_inspect().stats, options)
 
     async def verify(self, registry: EventRegistry | None = None, *, max_findings: int = 1000) -> VerifyReport:
         """Check the log: gapless positions, contiguous versions, one tenant per stream, and every
@@ -273,7 +273,7 @@ class PostgresEventStore(EventStore):
         """
         from esctl.store.postgres.projections import run_projection_work
 
-        return await self._worker.run(run_projection_work, work, write, self.registry, self.target)
+        return await self._worker.run_again_if_lost(run_projection_work, work, write, self.registry, self.target)
 
     @asynccontextmanager
     async def scratch_projection_storage(self) -> AsyncIterator[ProjectionStorage]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -46,25 +47,53 @@ class Worker:
         Raises:
             EsctlError: Driver errors, translated.
         """
+        return await self._run(function, args, retry=False)
+
+    async def run_again_if_lost(self, function: Callable[..., T], *args: Any) -> T:
+        """Like ``run``, for work that is safe to run twice (reads, projection transactions, which
+        re-read their checkpoint): a connection the server dropped (a restart) is opened again
+        and the work run once more, instead of failing. Appends never are: their commit may
+        have happened before the connection was lost.
+        """
+        return await self._run(function, args, retry=True)
+
+    async def _run(self, function: Callable[..., T], args: tuple[Any, ...], *, retry: bool) -> T:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esctl-postgres")
         import asyncio
 
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.call, function, args)
+        return await loop.run_in_executor(self._executor, self.call, function, args, retry)
 
-    def call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def call(self, function: Callable[..., T], args: tuple[Any, ...], retry: bool = False) -> T:
         """Run ``function(connection, *args)`` on the calling thread (the worker's, via ``run``)."""
         try:
             with self._using:
-                conn = self._connection()
                 try:
-                    return function(conn, *args)
-                finally:
-                    _end_transaction(conn)
+                    return self._call(function, args)
+                except psycopg.OperationalError:
+                    if not (retry and self._drop_if_broken()):
+                        raise
+                # The server dropped the connection (a restart): wait for it up to the busy timeout.
+                deadline = time.monotonic() + max(self._busy_timeout, 1.0)
+                while True:
+                    try:
+                        return self._call(function, args)
+                    except psycopg.OperationalError:
+                        self._drop_if_broken()
+                        if self._conn is not None or time.monotonic() >= deadline:
+                            raise
+                        time.sleep(0.2)
         except psycopg.Error as error:
             self._drop_if_broken()
             raise translate_error(error, self.target) from None
+
+    def _call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+        conn = self._connection()
+        try:
+            return function(conn, *args)
+        finally:
+            _end_transaction(conn)
 
     def _connection(self) -> Conn:
         if self._conn is not None and self._conn.closed:
@@ -80,11 +109,14 @@ class Worker:
             self._conn = conn
         return self._conn
 
-    def _drop_if_broken(self) -> None:
+    def _drop_if_broken(self) -> bool:
+        """Forget a connection the server dropped; True when there was one."""
         conn = self._conn
         if conn is not None and (conn.closed or conn.broken):
             self._conn = None
             conn.close()
+            return True
+        return False
 
     def _close_connection(self) -> None:
         with self._using:
