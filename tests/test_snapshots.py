@@ -405,3 +405,23 @@ async def test_reads_are_unaffected_by_snapshots(tmp_path: Path) -> None:
         await save_moves(repo, uuid4(), [[1, 2, 3]])
         assert [s.global_position async for s in store.read_all(ReadOptions())] == [1, 2, 3]
         assert (await store.verify()).ok
+
+
+def test_the_snapshot_bench_runs_and_reads_fewer_events_from_snapshots() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "snapshots.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--events", "300", "--every", "50", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    reads = {line[:42].strip(): int(line.split()[-1].replace(",", "")) for line in done.stdout.splitlines()[2:6]}
+    assert reads["SQLite: load, full replay"] == reads["memory: load, full replay"] == 300
+    from_snapshot = reads["SQLite: load from snapshot (every 50)"]
+    assert from_snapshot == reads["memory: load from snapshot (every 50)"]
+    assert 57 <= from_snapshot < 50 + 57  # the untaken tail, and less than a snapshot interval before it
