@@ -16,6 +16,14 @@ def init(
         bool,
         typer.Option("--check", help="Change nothing; exit 7 when a migration is pending, 5 when the file is missing."),
     ] = False,
+    rls: Annotated[
+        bool,
+        typer.Option(
+            "--rls",
+            help="PostgreSQL: also turn on row-level security keyed on the tenant context, and say "
+            "which role the application must connect as.",
+        ),
+    ] = False,
 ) -> None:
     """Create the event store, or migrate it to this esctl's schema.
 
@@ -27,9 +35,13 @@ def init(
 
         esctl --db events.db init
         esctl --db prod.db init --check
+        esctl --db postgresql://owner@db/events init --rls
     """
     if check:
         run(_check())
+        return
+    if rls:
+        note(f"Row-level security: {run(_enable_rls())}.")
         return
     before, after = run(_migrate())
     if before == 0:
@@ -56,3 +68,8 @@ async def _check() -> None:
 async def _migrate() -> tuple[int, int]:
     async with open_store(readonly=False) as store:
         return await store.migrate()
+
+
+async def _enable_rls() -> str:
+    async with open_store(readonly=False) as store:
+        return await store.enable_row_level_security()

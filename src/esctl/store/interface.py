@@ -338,6 +338,23 @@ class EventStore(abc.ABC):
 
         await asyncio.sleep(timeout)
 
+    async def enable_row_level_security(self) -> str:
+        """Make the database itself keep tenants apart (``esctl init --rls``), where it can.
+
+        Returns:
+            What the application must do for it to hold (the PostgreSQL store: which role to
+            connect as).
+
+        Raises:
+            UsageError: The store has no row-level security (only the PostgreSQL store has).
+        """
+        from esctl.errors import UsageError
+
+        raise UsageError(
+            f"{type(self).__name__} has no row-level security",
+            hint="--rls is for a PostgreSQL store (--db postgresql://…); tenant filters apply on every store",
+        )
+
     async def __aenter__(self) -> Self:
         return self
 

@@ -256,3 +256,49 @@ def status(conn: Conn, target: str) -> tuple[int, int]:
         conn.rollback()
     check_version(version or 0)
     return version or 0, SCHEMA_VERSION
+
+
+TENANT_SETTING = "esctl.tenant_id"
+"""The setting row-level security reads the tenant from; the store sets it for every call."""
+
+RLS_POLICY = "esctl_tenant_isolation"
+
+
+def rls_enabled(conn: Conn) -> bool:
+    """True when ``events`` has row-level security on (``esctl init --rls``)."""
+    row = conn.execute("SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass('events')").fetchone()
+    return bool(row and row[0])
+
+
+def enable_rls(conn: Conn, target: str) -> str:
+    """Turn row-level security on for ``events``: a role that does not own the table sees and
+    writes only the rows of the tenant the store names in ``esctl.tenant_id``.
+
+    Returns:
+        What the application must do, for the person who ran ``esctl init --rls``.
+    """
+    try:
+        conn.execute(_LOCK)
+        conn.execute("ALTER TABLE events ENABLE ROW LEVEL SECURITY")
+        conn.execute(f"DROP POLICY IF EXISTS {RLS_POLICY} ON events")
+        # Unset (no tenant context) matches nothing: the policy fails closed.
+        tenant = f"NULLIF(current_setting('{TENANT_SETTING}', true), '')::uuid"
+        conn.execute(
+            f"CREATE POLICY {RLS_POLICY} ON events USING (tenant_id = {tenant}) WITH CHECK (tenant_id = {tenant})"
+        )
+        row = conn.execute(
+            "SELECT current_schema(), pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'events'::regclass"
+        ).fetchone()
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    schema_name, owner = row if row else ("?", "?")
+    return (
+        f"row-level security is on for the events in {describe(target)}. It holds only for roles that do "
+        f"not own the tables (the owner, {owner}, and superusers bypass it): connect the application as "
+        f"such a role, e.g. GRANT USAGE ON SCHEMA {schema_name} TO app; GRANT SELECT, INSERT ON events TO app; "
+        f"GRANT SELECT, UPDATE ON esctl_position TO app; GRANT SELECT ON esctl_schema TO app. "
+        "It sees and appends only the events of the tenant in its tenant context (none without one); "
+        "esctl commands run as the owner see everything"
+    )

@@ -261,6 +261,19 @@ class PostgresEventStore(EventStore):
         finally:
             await worker.close()
 
+    async def enable_row_level_security(self) -> str:
+        """Turn on row-level security keyed on the tenant context (``esctl init --rls``).
+
+        Returns:
+            What the application must do to be held by it (the role to connect as, its grants).
+        """
+        await self.migrate()
+        worker = Worker(self.target, _no_setup, readonly=False, busy_timeout=self._busy_timeout)
+        try:
+            return await worker.run(schema.enable_rls, self.target)
+        finally:
+            await worker.close()
+
     # -- projections ------------------------------------------------------------------------
 
     async def run_projection_transaction(self, work: Callable[[ProjectionStorage], R], *, write: bool = True) -> R:

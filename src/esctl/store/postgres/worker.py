@@ -15,11 +15,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+from uuid import UUID
 
 import psycopg
 from psycopg import pq
 
 from esctl.store.postgres.driver import connect, translate_error
+from esctl.store.postgres.schema import TENANT_SETTING, rls_enabled
 
 T = TypeVar("T")
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -40,6 +42,7 @@ class Worker:
         self._conn: Conn | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._using = threading.Lock()
+        self._rls = False
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(connection, *args)`` on the worker thread and return its result.
@@ -62,15 +65,25 @@ class Worker:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esctl-postgres")
         import asyncio
 
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.call, function, args, retry)
+        from esctl.tenancy import get_current_tenant
 
-    def call(self, function: Callable[..., T], args: tuple[Any, ...], retry: bool = False) -> T:
-        """Run ``function(connection, *args)`` on the calling thread (the worker's, via ``run``)."""
+        # Read here, on the caller's side: the tenant context does not travel to the thread.
+        tenant = get_current_tenant()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.call, function, args, retry, tenant)
+
+    def call(
+        self, function: Callable[..., T], args: tuple[Any, ...], retry: bool = False, tenant: UUID | None = None
+    ) -> T:
+        """Run ``function(connection, *args)`` on the calling thread (the worker's, via ``run``).
+
+        Under row-level security (``esctl init --rls``) the connection's ``esctl.tenant_id`` is
+        set to ``tenant`` (the caller's tenant context, or none) first, for the whole call.
+        """
         try:
             with self._using:
                 try:
-                    return self._call(function, args)
+                    return self._call(function, args, tenant)
                 except psycopg.OperationalError:
                     if not (retry and self._drop_if_broken()):
                         raise
@@ -78,7 +91,7 @@ class Worker:
                 deadline = time.monotonic() + max(self._busy_timeout, 1.0)
                 while True:
                     try:
-                        return self._call(function, args)
+                        return self._call(function, args, tenant)
                     except psycopg.OperationalError:
                         self._drop_if_broken()
                         if self._conn is not None or time.monotonic() >= deadline:
@@ -88,9 +101,16 @@ class Worker:
             self._drop_if_broken()
             raise translate_error(error, self.target) from None
 
-    def _call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _call(self, function: Callable[..., T], args: tuple[Any, ...], tenant: UUID | None) -> T:
         conn = self._connection()
         try:
+            if self._rls:
+                # Session-wide, not per transaction: a call may commit or roll back and go on
+                # (pages, imports); every call sets it again, so nothing carries over to the next
+                # one. Committed at once: a rollback would undo it.
+                setting = "" if tenant is None else str(tenant)
+                conn.execute("SELECT set_config(%s, %s, false)", (TENANT_SETTING, setting))
+                conn.commit()
             return function(conn, *args)
         finally:
             _end_transaction(conn)
@@ -102,6 +122,7 @@ class Worker:
             conn = connect(self.target, readonly=self.readonly, busy_timeout=self._busy_timeout)
             try:
                 self._setup(conn)
+                self._rls = rls_enabled(conn)
                 _end_transaction(conn)
             except BaseException:
                 conn.close()
