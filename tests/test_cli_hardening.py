@@ -20,7 +20,19 @@ from pathlib import Path
 import pytest
 from typer.testing import Result
 
-from cli_support import ESCTL, ROOT, dumped, error_lines, event, foreign_database, invoke, ndjson, rows, run_esctl
+from cli_support import (
+    ESCTL,
+    ROOT,
+    TENANT_A,
+    dumped,
+    error_lines,
+    event,
+    foreign_database,
+    invoke,
+    ndjson,
+    rows,
+    run_esctl,
+)
 from esctl.errors import ExitStatus
 
 DEMO_END = "2026-11-30T00:00:00Z"
@@ -573,3 +585,75 @@ def test_verify_shows_a_bar_by_positions_on_a_terminal(demo_db: Path) -> None:
     shown = _stderr_on_a_terminal("--db", str(demo_db), "verify")
     assert BAR.search(shown), shown[-2000:]
     assert b"events/s" in shown
+
+
+# -- gaps users asked for -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["quick", "typer"])
+def test_db_under_tool_esctl_in_pyproject_is_the_store_unless_db_or_esctl_db_is_given(
+    tmp_path: Path, path: str
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.esctl]\ndb = "configured.db"\n')
+    data = ndjson([event(1)])
+    argv = ("append", "-") if path == "quick" else ("append", "--format", "text", "-")
+    env = {k: v for k, v in os.environ.items() if k != "ESCTL_DB"}
+    done = subprocess.run([str(ESCTL), *argv], input=data, cwd=tmp_path, env=env, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "configured.db").exists()
+    assert not (tmp_path / "events.db").exists()
+    given = subprocess.run(
+        [str(ESCTL), "--db", "given.db", *argv], input=data, cwd=tmp_path, env=env, capture_output=True, check=False
+    )
+    assert given.returncode == 0, given.stderr
+    assert (tmp_path / "given.db").exists()
+    from_env = subprocess.run(
+        [str(ESCTL), *argv],
+        input=data,
+        cwd=tmp_path,
+        env={**env, "ESCTL_DB": "env.db"},
+        capture_output=True,
+        check=False,
+    )
+    assert from_env.returncode == 0, from_env.stderr
+    assert (tmp_path / "env.db").exists()
+    listed = subprocess.run(
+        [str(ESCTL), "tenants", "-f", "csv"], cwd=tmp_path, env=env, capture_output=True, check=False
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert str(TENANT_A).encode() in listed.stdout
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "table"])
+def test_a_filter_naming_something_the_store_never_had_says_so(demo_db: Path, fmt: str) -> None:
+    done = run_esctl(
+        "--db", str(demo_db), "dump", "--type", "NoSuchType", "--type", "OrderPlaced", "-n", "1", "-f", fmt
+    )
+    assert done.returncode == 0, done.stderr
+    [note] = done.stderr.decode().splitlines()
+    assert "NoSuchType" in note
+    assert "OrderPlaced" not in note
+    none = run_esctl("--db", str(demo_db), "dump", "--aggregate-type", "Ordr", "-f", fmt)
+    assert none.returncode == 0
+    assert "Ordr" in none.stderr.decode()
+    quiet = run_esctl("--db", str(demo_db), "dump", "--type", "OrderPlaced", "-n", "1", "-f", fmt)
+    assert quiet.stderr == b""
+
+
+def test_a_repeated_json_key_keeps_its_last_value_as_the_readme_says(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    line = json.dumps(event(1))[:-1] + ', "text": "second"}'
+    assert '"text": "note 1"' in line
+    result = invoke(db, "append", "-", input=line.encode() + b"\n")
+    assert result.exit_code == 0, result.stderr
+    [stored] = dumped(invoke(db, "dump", "-f", "ndjson").stdout)
+    assert stored["text"] == "second"
+
+
+def test_the_demo_with_end_gives_the_same_events_on_every_run(tmp_path: Path) -> None:
+    def demo(name: str) -> list[dict[str, object]]:
+        db = tmp_path / name
+        assert invoke(db, "demo", "--end", DEMO_END, "--days", "5").exit_code == 0
+        return [{k: v for k, v in row.items() if k != "stored_at"} for row in dumped(invoke(db, "dump").stdout)]
+
+    assert demo("one.db") == demo("two.db")

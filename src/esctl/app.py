@@ -29,6 +29,41 @@ class AppNotFoundError(NotFoundError):
     """An application module or file that does not exist (exit code 5)."""
 
 
+def _configured(cwd: Path, key: str) -> object:
+    """Return ``key`` under ``[tool.esctl]`` in ``cwd/pyproject.toml`` (``None``: not there).
+
+    Raises:
+        AppLoadError: ``pyproject.toml`` is not valid TOML.
+    """
+    path = cwd / "pyproject.toml"
+    if not path.is_file():
+        return None
+    import tomllib  # only when there is a file to read: it is not free to import
+
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise AppLoadError(f"cannot read {path}: {error}", hint="fix the file's TOML syntax") from None
+    value: object = config.get("tool", {}).get("esctl", {}).get(key)
+    return value
+
+
+def configured_db(cwd: Path) -> str | None:
+    """Return the store named as ``db`` under ``[tool.esctl]`` in ``cwd/pyproject.toml``, if any.
+
+    A relative path is relative to ``cwd``, where the file is; a URL is kept as it is.
+
+    Raises:
+        AppLoadError: ``pyproject.toml`` is not valid TOML, or ``db`` is not a non-empty string.
+    """
+    value = _configured(cwd, "db")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise AppLoadError(f"{cwd / 'pyproject.toml'}: [tool.esctl] db must be a path or URL (a string)")
+    return value
+
+
 def configured_modules(cwd: Path) -> list[str]:
     """Return the modules listed as ``app`` under ``[tool.esctl]`` in ``cwd/pyproject.toml``.
 
@@ -38,15 +73,7 @@ def configured_modules(cwd: Path) -> list[str]:
         AppLoadError: ``pyproject.toml`` is not valid TOML, or ``app`` has the wrong type.
     """
     path = cwd / "pyproject.toml"
-    if not path.is_file():
-        return []
-    import tomllib  # only when there is a file to read: it is not free to import
-
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise AppLoadError(f"cannot read {path}: {error}", hint="fix the file's TOML syntax") from None
-    value = config.get("tool", {}).get("esctl", {}).get("app")
+    value = _configured(cwd, "app")
     if value is None:
         return []
     if isinstance(value, str):

@@ -143,7 +143,9 @@ def global_options(
     ] = False,
 ) -> None:
     """Global options, given before the command."""
-    settings.reset(db=db, app_modules=tuple(app_modules or ()), quiet=quiet, verbose=verbose)
+    source = ctx.get_parameter_source("db")
+    given = source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+    settings.reset(db=db, app_modules=tuple(app_modules or ()), quiet=quiet, verbose=verbose, db_given=given)
     if not ctx.resilient_parsing and not ctx.meta.get(_HELP_ONLY, False):
         # Every command imports the user's modules first, so a wrong --app (a typo, a module
         # that raises) fails every command, not only the ones that use the event classes.

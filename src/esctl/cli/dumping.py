@@ -28,3 +28,32 @@ def dump_lines(options: ReadOptions, *, array: bool) -> None:
     for lines in event_line_pages(options):
         writer.write(lines)
     writer.close()
+    note_unknown_names(options)
+
+
+def note_unknown_names(options: ReadOptions) -> None:
+    """Say on stderr which ``--type`` / ``--aggregate-type`` names no event in the store has.
+
+    A misspelt name (``Ordr``, ``orderplaced``) selects nothing, silently, like a filter that
+    matches nothing on purpose: the note tells the two apart. Each name costs one indexed lookup.
+    """
+    import dataclasses
+
+    from esctl.cli.runtime import note
+    from esctl.store.types import ReadOptions
+
+    store = open_store(readonly=True)
+    unknown = []
+    for name in options.event_types:
+        probe = ReadOptions(event_types=(name,), limit=1)
+        if not any(store.export_json_lines(probe)):
+            unknown.append(f"event type {name!r}")
+    if options.aggregate_type is not None:
+        probe = dataclasses.replace(ReadOptions(limit=1), aggregate_type=options.aggregate_type)
+        if not any(store.export_json_lines(probe)):
+            unknown.append(f"aggregate type {options.aggregate_type!r}")
+    if unknown:
+        note(
+            f"Note: no event in the store has {' or '.join(unknown)} "
+            "(names are case-sensitive; `esctl stats` lists them)."
+        )

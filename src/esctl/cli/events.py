@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from esctl.cli.app import app
-from esctl.cli.dumping import dump_lines, event_line_pages
+from esctl.cli.dumping import dump_lines, event_line_pages, note_unknown_names
 from esctl.cli.filters import (
     APPEND,
     AggregateIdOption,
@@ -242,8 +242,10 @@ def _dump(options: ReadOptions, fmt: OutputFormat) -> None:
         for lines in event_line_pages(options):
             writer.write(_split_payload(line) for line in lines)
         writer.close()
+        note_unknown_names(options)
     else:
         _dump_table(options)
+        note_unknown_names(options)
 
 
 def _dump_table(options: ReadOptions) -> None:

@@ -70,8 +70,9 @@ def run_quick(argv: Sequence[str]) -> int | None:
     db = _last(given, db_option.param) or env_db or db_option.default or ""
     app_modules = given.get(app_option.param) or (env_app.split() if env_app else [])
     quiet, verbose = "quiet" in given, "verbose" in given
-    settings.reset(db=db, app_modules=tuple(app_modules), quiet=quiet, verbose=verbose)
+    db_given = _last(given, db_option.param) is not None or bool(env_db)
     try:
+        settings.reset(db=db, app_modules=tuple(app_modules), quiet=quiet, verbose=verbose, db_given=db_given)
         load_app()
         job()
     except (KeyboardInterrupt, BrokenPipeError, EsctlError) as error:

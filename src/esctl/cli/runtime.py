@@ -32,8 +32,19 @@ class Settings:
     _console: Console | None = field(default=None, repr=False)
     _app_loaded: list[str] | None = field(default=None, repr=False)
 
-    def reset(self, *, db: str, app_modules: tuple[str, ...], quiet: bool, verbose: bool) -> None:
-        """Start a new invocation with these global options."""
+    def reset(
+        self, *, db: str, app_modules: tuple[str, ...], quiet: bool, verbose: bool, db_given: bool = True
+    ) -> None:
+        """Start a new invocation with these global options.
+
+        Args:
+            db_given: ``db`` came from ``--db`` or ``ESCTL_DB``; when False, ``db`` under
+                ``[tool.esctl]`` in ``./pyproject.toml`` names the store, if it is there.
+        """
+        if not db_given:
+            from esctl.app import configured_db
+
+            db = configured_db(Path.cwd()) or db
         self.db = db
         self.app_modules = app_modules
         self.quiet = quiet
