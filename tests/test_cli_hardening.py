@@ -657,3 +657,47 @@ def test_the_demo_with_end_gives_the_same_events_on_every_run(tmp_path: Path) ->
         return [{k: v for k, v in row.items() if k != "stored_at"} for row in dumped(invoke(db, "dump").stdout)]
 
     assert demo("one.db") == demo("two.db")
+
+
+@pytest.mark.parametrize("path", ["quick", "typer"])
+def test_append_dry_run_reports_what_it_would_append_and_skip_and_writes_nothing(tmp_path: Path, path: str) -> None:
+    db = tmp_path / "events.db"
+    assert invoke(db, "append", "-", input=ndjson([event(1), event(2)])).exit_code == 0
+    before = db.read_bytes()
+    data = ndjson([event(n) for n in (1, 2, 3, 4, 5)])
+    argv = ("append", "--dry-run", "--format", "json", "-")
+    if path == "quick":
+        done = run_esctl("--db", str(db), *argv, input=data)
+        code, out, err = done.returncode, done.stdout, done.stderr.decode()
+    else:
+        result = invoke(db, *argv, input=data)
+        code, out, err = result.exit_code, result.stdout_bytes, result.stderr
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["events"], summary["appended"], summary["skipped"], summary["dry_run"]) == (5, 3, 2, True)
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.db"]
+    text = invoke(db, "append", "--dry-run", "-", input=data)
+    assert "Dry run: would append 3 events" in text.stderr
+    assert "2 events already stored" in text.stderr
+    # Bad input and a failed expected version are found as by a real append, still writing nothing.
+    bad = invoke(db, "append", "--dry-run", "-", input=ndjson([event(3), event(4, aggregate_id="nope")]))
+    assert bad.exit_code == ExitStatus.INVALID_INPUT
+    assert error_lines(bad.stderr)[0].startswith("Error: line 2, field 'aggregate_id'")
+    conflict = invoke(db, "append", "--dry-run", "--expected-version", "no-stream", "-", input=ndjson([event(3)]))
+    assert conflict.exit_code == ExitStatus.CONFLICT, conflict.stderr
+    fresh = tmp_path / "new.db"
+    new = invoke(fresh, "append", "--dry-run", "-", input=data)
+    assert new.exit_code == 0, new.stderr
+    assert not fresh.exists()  # a dry run creates no store either
+    assert db.read_bytes() == before
+
+
+def test_an_event_built_from_flags_without_tenant_says_it_is_tenantless(tmp_path: Path) -> None:
+    db = tmp_path / "events.db"
+    bare = invoke(db, "append", "--type", "Noted", "--aggregate-type", "Note")
+    assert bare.exit_code == 0, bare.stderr
+    assert "without a tenant" in bare.stderr
+    tenanted = invoke(db, "append", "--type", "Noted", "--aggregate-type", "Note", "--tenant", str(TENANT_A))
+    assert tenanted.exit_code == 0
+    assert "without a tenant" not in tenanted.stderr

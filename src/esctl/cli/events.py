@@ -36,7 +36,7 @@ from esctl.cli.importing import (
     summary_of,
 )
 from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format, screenful
-from esctl.cli.runtime import load_app, open_store, run
+from esctl.cli.runtime import load_app, note, open_store, run
 from esctl.cli.selection import EventFilter, parse_uuid
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ def append(
     allow_empty: Annotated[bool, typer_option(APPEND["allow_empty"])] = False,
     allow_future: Annotated[bool, typer_option(APPEND["allow_future"])] = False,
     max_line_bytes: Annotated[int | None, typer_option(APPEND["max_line_bytes"])] = None,
+    dry_run: Annotated[bool, typer_option(APPEND["dry_run"])] = False,
     fmt: Annotated[SummaryFormat | None, typer_option(APPEND["fmt"], case_sensitive=False)] = None,
 ) -> None:
     """Append events from NDJSON, a JSON array, stdin, or one event given as flags.
@@ -121,7 +122,7 @@ def append(
     else:
         if file is None and sys.stdin.isatty():
             raise typer.BadParameter("give a FILE, '-' for stdin, or an event as flags with --type")
-        options = AppendOptions(expected, strict, batch_size, allow_empty, allow_future, max_line_bytes)
+        options = AppendOptions(expected, strict, batch_size, allow_empty, allow_future, max_line_bytes, dry_run)
         summary = append_input(file, options)
     report_append(summary, fmt or SummaryFormat.text)
 
@@ -169,6 +170,8 @@ async def _append_one(fields: dict[str, Any], expected: Expected, strict: bool, 
     event = item.event
     if not allow_future and occurred_micros(item) > latest_allowed():
         raise future_error(event.occurred_at, None, None)
+    if event.tenant_id is None:
+        note(f"Note: no --tenant given: storing this {event.event_type} without a tenant.")
     key = (event.aggregate_type, event.aggregate_id)
     async with open_store(readonly=False) as store:
         result = await store.append_batch(

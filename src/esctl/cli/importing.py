@@ -18,7 +18,8 @@ from esctl.cli.runtime import note, open_store, plural, run, settings
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from esctl.ingest import ImportResult, InputEvent
+    from esctl.ingest import EventReader, ImportResult, InputEvent
+    from esctl.store.interface import EventStore
     from esctl.store.types import Expected
 
 T = TypeVar("T")
@@ -62,6 +63,7 @@ class AppendOptions:
         allow_empty: An input without events is not an error.
         allow_future: Accept ``occurred_at`` more than a day ahead of now.
         max_line_bytes: The longest input line (and JSON-array input) accepted.
+        dry_run: Read and check everything against the store, opened read-only; write nothing.
     """
 
     expected: Expected
@@ -70,6 +72,7 @@ class AppendOptions:
     allow_empty: bool = False
     allow_future: bool = False
     max_line_bytes: int | None = None
+    dry_run: bool = False
 
 
 def append_input(file: str | None, options: AppendOptions) -> dict[str, Any]:
@@ -101,7 +104,10 @@ def append_input(file: str | None, options: AppendOptions) -> dict[str, Any]:
             name = file
         committed: list[ImportResult] = []  # the totals after each committed batch
         try:
-            result = _without_cyclic_gc(lambda: run(_import(stream, options, committed.append)))
+            if options.dry_run:
+                result = run(_dry_run(stream, options))
+            else:
+                result = _without_cyclic_gc(lambda: run(_import(stream, options, committed.append)))
         except KeyboardInterrupt:
             _report_interrupt(committed[-1] if committed else None, name)
             raise
@@ -109,7 +115,7 @@ def append_input(file: str | None, options: AppendOptions) -> dict[str, Any]:
         raise InvalidInputError(
             f"no events in {name}: the input is empty", hint="pass --allow-empty if an empty input is expected"
         )
-    return summary_of(result)
+    return summary_of(result) | ({"dry_run": True} if options.dry_run else {})
 
 
 def _report_interrupt(committed: ImportResult | None, name: str) -> None:
@@ -163,15 +169,79 @@ def _without_cyclic_gc(work: Callable[[], T]) -> T:
         gc.enable()
 
 
-async def _import(stream: IO[bytes], options: AppendOptions, committed: Callable[[ImportResult], None]) -> ImportResult:
-    from esctl.ingest import MAX_LINE_BYTES, EventReader, import_events
+def _reader(stream: IO[bytes], options: AppendOptions) -> EventReader:
+    from esctl.ingest import MAX_LINE_BYTES, EventReader
 
-    reader = EventReader(
+    return EventReader(
         stream,
         strict=options.strict,
         allow_future=options.allow_future,
         max_line_bytes=options.max_line_bytes or MAX_LINE_BYTES,
     )
+
+
+async def _dry_run(stream: IO[bytes], options: AppendOptions) -> ImportResult:
+    """Check an input as an append would, against the store opened read-only; write nothing.
+
+    Every line is read and validated (the same reader, the same errors). Then, per event: an id
+    already stored (or met earlier in the input) would be skipped; a stream's expected version
+    is checked against its version in the store; an explicit ``aggregate_version`` must follow
+    the stream's head. What only the write itself finds (a stored id with other content, a
+    stream's tenant) is left to the append. A store that does not exist counts as empty, and is
+    not created.
+    """
+    from uuid import UUID
+
+    from esctl.errors import DatabaseNotFoundError, OptimisticLockError
+    from esctl.ingest import ImportResult
+    from esctl.store.rules import expected_holds
+    from esctl.store.types import ExpectedVersion
+
+    reader = _reader(stream, options)
+    opened = open_store(readonly=True)
+    store: EventStore | None = opened
+    try:
+        await opened.get_global_position()
+    except DatabaseNotFoundError:
+        await opened.close()
+        store = None
+    events = appended = skipped = 0
+    seen: set[str] = set()
+    heads: dict[tuple[str, str], int] = {}
+    try:
+        for item in reader:
+            events += 1
+            event_id = item.row[0] if item.row is not None else str(item.event.event_id)
+            if event_id in seen or (store is not None and await store.event_exists(UUID(event_id))):
+                skipped += 1
+                continue
+            seen.add(event_id)
+            key = item.stream
+            head = heads.get(key)
+            if head is None:
+                head = 0 if store is None else await store.get_stream_version(UUID(key[1]), key[0])
+                if options.expected is not ExpectedVersion.ANY and not expected_holds(options.expected, head):
+                    raise OptimisticLockError(
+                        f"line {reader.line_of(item)}, field 'aggregate_version': stream {key[0]}:{key[1]} is at "
+                        f"version {head}, expected {options.expected}"
+                    )
+            if not item.auto_version and item.event.aggregate_version != head + 1:
+                raise OptimisticLockError(
+                    f"line {reader.line_of(item)}, field 'aggregate_version': stream {key[0]}:{key[1]} is at "
+                    f"version {head}, so its next event is version {head + 1}, not {item.event.aggregate_version}"
+                )
+            heads[key] = head + 1
+            appended += 1
+    finally:
+        if store is not None:
+            await store.close()
+    return ImportResult(events, appended, skipped, None, None, len(heads), 0)
+
+
+async def _import(stream: IO[bytes], options: AppendOptions, committed: Callable[[ImportResult], None]) -> ImportResult:
+    from esctl.ingest import import_events
+
+    reader = _reader(stream, options)
     progress = _Progress(stream) if settings.show_progress else None
 
     def on_batch(totals: ImportResult) -> None:
@@ -248,6 +318,12 @@ def report_append(summary: dict[str, Any], fmt: SummaryFormat) -> None:
         out.flush()
         return
     appended, skipped = summary["appended"], summary["skipped"]
+    if summary.get("dry_run"):
+        text = f"Dry run: would append {plural(appended, 'event')} to {plural(summary['streams'], 'stream')}"
+        if skipped:
+            text += f"; {plural(skipped, 'event')} already stored would be skipped"
+        note(text + ". Nothing was written.")
+        return
     if appended:
         where = (
             f"position {summary['first_position']}"

@@ -188,6 +188,7 @@ def _append_job(values: Values, file: str) -> Callable[[], None] | None:
         allow_empty="allow_empty" in values,
         allow_future="allow_future" in values,
         max_line_bytes=None if max_line_bytes is None else int(max_line_bytes),
+        dry_run="dry_run" in values,
     )
 
     def append() -> None:

@@ -124,6 +124,12 @@ APPEND = _table(
     Opt("allow_empty", ("--allow-empty",), "An input without events is not an error.", flag=True),
     Opt("allow_future", ("--allow-future",), "Accept occurred_at more than a day ahead of now.", flag=True),
     Opt(
+        "dry_run",
+        ("--dry-run",),
+        "Check the input against the store and say what would be appended or skipped; write nothing.",
+        flag=True,
+    ),
+    Opt(
         "max_line_bytes",
         ("--max-line-bytes",),
         "The longest input line accepted, and the largest JSON-array input (default 8 MiB).",
