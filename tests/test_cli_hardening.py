@@ -701,3 +701,37 @@ def test_an_event_built_from_flags_without_tenant_says_it_is_tenantless(tmp_path
     tenanted = invoke(db, "append", "--type", "Noted", "--aggregate-type", "Note", "--tenant", str(TENANT_A))
     assert tenanted.exit_code == 0
     assert "without a tenant" not in tenanted.stderr
+
+
+@pytest.mark.parametrize("depth", [254, 300, 1000])
+def test_a_payload_nested_too_deeply_is_refused_naming_line_and_field(tmp_path: Path, depth: int) -> None:
+    # Found by the fuzz (test_reliability): it was a PydanticSerializationError, exit 1.
+    db = tmp_path / "events.db"
+    assert invoke(db, "append", "-", input=ndjson([event(1)])).exit_code == 0
+    before = db.read_bytes()
+    deep = json.dumps(event(3))[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}"
+    result = invoke(db, "append", "-", input=ndjson([event(2)]) + deep.encode() + b"\n")
+    assert result.exit_code == ExitStatus.INVALID_INPUT, result.stderr
+    [line] = error_lines(result.stderr)
+    assert line.startswith("Error: line 2, field 'deep': is nested too deeply")
+    assert db.read_bytes() == before
+
+
+async def test_the_library_refuses_a_payload_too_deep_to_write_as_invalid_input(tmp_path: Path) -> None:
+    from uuid import uuid4
+
+    from esctl import GenericEvent, SQLiteEventStore
+    from esctl.errors import InvalidInputError
+
+    deep: list[object] = []
+    for _ in range(300):
+        deep = [deep]
+    store = SQLiteEventStore(tmp_path / "events.db")
+    try:
+        with pytest.raises(InvalidInputError):
+            await store.append_batch(
+                [GenericEvent(event_type="x", aggregate_type="A", aggregate_id=uuid4(), deep=deep)]
+            )
+        assert await store.get_global_position() == 0
+    finally:
+        await store.close()

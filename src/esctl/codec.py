@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from esctl.errors import EsctlError, ExitStatus, InvalidInputError
 from esctl.events import ENVELOPE_FIELDS, RESERVED_FIELDS, DomainEvent, GenericEvent, StoredEvent, stream_id
@@ -64,6 +65,15 @@ def canonical(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
+def serializable(value: Any) -> bool:
+    """True when ``value`` can be written as JSON (it is not nested too deeply, say)."""
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return False
+    return True
+
+
 def event_to_row(event: DomainEvent, stored_at: int) -> InsertRow:
     """Return the insert row (``INSERT_COLUMNS`` order) for ``event`` stored at ``stored_at`` µs.
 
@@ -92,6 +102,21 @@ def events_to_rows(events: Sequence[DomainEvent], stored_at: int) -> list[Insert
     tenant_ids = _uuid_texts([e.tenant_id for e in events])
     correlation_ids = _uuid_texts([e.correlation_id for e in events])
     causation_ids = _uuid_texts([e.causation_id for e in events])
+    try:
+        return _rows(events, stored_at, event_ids, aggregate_ids, tenant_ids, correlation_ids, causation_ids)
+    except PydanticSerializationError as error:
+        raise InvalidInputError(f"an event's payload cannot be written as JSON ({error})", field="payload") from None
+
+
+def _rows(
+    events: Sequence[DomainEvent],
+    stored_at: int,
+    event_ids: list[Any],
+    aggregate_ids: list[Any],
+    tenant_ids: list[Any],
+    correlation_ids: list[Any],
+    causation_ids: list[Any],
+) -> list[InsertRow]:
     epoch, microsecond = EPOCH, _MICROSECOND  # ``to_micros``, inlined: this loop is per event
     return [
         [

@@ -171,6 +171,17 @@ def _from_fields(
         # A random default would make the same input line a different event on every run.
         data["correlation_id"] = data["event_id"]
     try:
+        # Parsed JSON may nest deeper than an event can be written back (orjson and pydantic
+        # stop at about 255 levels): refuse it here, naming the line, not when it is stored.
+        codec.dumps(data)
+    except TypeError:
+        field = next((k for k, v in data.items() if not codec.serializable({k: v})), None)
+        raise _with_place(
+            InvalidInputError("is nested too deeply (at most 254 levels of arrays and objects)", field=field),
+            line,
+            item,
+        ) from None
+    try:
         event = codec.build_event(data, registry, strict=strict)
     except InvalidInputError as error:
         raise _with_place(error, line, item) from None
