@@ -533,7 +533,9 @@ def validation_error(error: ValidationError) -> InvalidInputError:
     if message[:2].istitle():
         message = message[0].lower() + message[1:]
     if first["type"] != "missing" and "input" in first:
-        message += f" (got {_shown(first['input'])})"
+        shown = _shown(first["input"])
+        if shown.strip('"') not in message:  # a validator's own message may quote it already
+            message += f" (got {shown})"
     return InvalidInputError(message, field=field, hint=_FIELD_HINT)
 
 
