@@ -78,7 +78,7 @@ def _python(script: str, *args: str) -> subprocess.Popen[bytes]:
 @pytest.mark.parametrize(
     ("writers", "appends", "size"),
     [
-        pytest.param(8, 25, 4, id="8x25"),
+        pytest.param(8, 12, 4, id="8x12"),
         pytest.param(16, 60, 10, id="16x60", marks=pytest.mark.slow),
     ],
 )
@@ -194,8 +194,9 @@ def test_a_server_restart_under_catch_up_follow_reconnects_or_exits_clearly_and_
         assert restarted.returncode == 0, restarted.stderr
         appended = run_esctl("--db", postgres_url, "append", "-", input=ndjson([_event(1, v) for v in range(11, 21)]))
         assert appended.returncode == 0, appended.stderr
-        time.sleep(3)
-        caught_up = _tenant_stats_events(postgres_url)
+        deadline = time.monotonic() + 40
+        while (caught_up := _tenant_stats_events(postgres_url)) < 20 and time.monotonic() < deadline:
+            time.sleep(0.2)
         if follow.poll() is None:
             follow.send_signal(signal.SIGINT)
         _, err = follow.communicate(timeout=30)
@@ -217,5 +218,5 @@ def test_a_server_restart_under_catch_up_follow_reconnects_or_exits_clearly_and_
 def _tenant_stats_events(url: str) -> int:
     shown = run_esctl("--db", url, "projection", "show", "tenant-stats", "--format", "json")
     assert shown.returncode == 0, shown.stderr
-    [stats] = json.loads(shown.stdout)
-    return int(stats["events"])
+    shown_stats = json.loads(shown.stdout)
+    return int(shown_stats[0]["events"]) if shown_stats else 0

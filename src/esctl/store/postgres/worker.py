@@ -24,6 +24,10 @@ from esctl.store.postgres.driver import connect, translate_error
 from esctl.store.postgres.schema import TENANT_SETTING, rls_enabled
 
 T = TypeVar("T")
+
+RECONNECT_WAIT = 30.0
+"""Seconds work that is safe to run twice waits for a server that dropped its connection (a
+restart takes a few seconds, more on a busy machine) before it fails (exit 7)."""
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 
@@ -54,9 +58,9 @@ class Worker:
 
     async def run_again_if_lost(self, function: Callable[..., T], *args: Any) -> T:
         """Like ``run``, for work that is safe to run twice (reads, projection transactions, which
-        re-read their checkpoint): a connection the server dropped (a restart) is opened again
-        and the work run once more, instead of failing. Appends never are: their commit may
-        have happened before the connection was lost.
+        re-read their checkpoint): a connection the server dropped (a restart) is opened again,
+        for up to ``RECONNECT_WAIT`` seconds, and the work run once more, instead of failing.
+        Appends never are: their commit may have happened before the connection was lost.
         """
         return await self._run(function, args, retry=True)
 
@@ -87,8 +91,8 @@ class Worker:
                 except psycopg.OperationalError:
                     if not (retry and self._drop_if_broken()):
                         raise
-                # The server dropped the connection (a restart): wait for it up to the busy timeout.
-                deadline = time.monotonic() + max(self._busy_timeout, 1.0)
+                # The server dropped the connection (a restart): wait for it to be back.
+                deadline = time.monotonic() + max(self._busy_timeout, RECONNECT_WAIT)
                 while True:
                     try:
                         return self._call(function, args, tenant)
