@@ -4,7 +4,8 @@ Every esctl object lives in the connection's current schema (the first of its ``
 so one database can hold several stores, one per schema. Migrations run in one transaction each,
 under an advisory lock, so several processes may run ``esctl init`` at once and a crash never
 leaves a half-migrated store. New migrations go at the end of ``MIGRATIONS``; a released one is
-never edited. The version numbers follow the SQLite store's: 1 the event log, 2 projections.
+never edited. The version numbers follow the SQLite store's: 1 the event log, 2 projections,
+3 snapshots.
 """
 
 from __future__ import annotations
@@ -103,6 +104,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         """,
     ),
+    # 3: snapshots, one per aggregate (the newest kept), as in the SQLite store's migration 3. A
+    # cache, always rebuildable from the events.
+    (
+        """
+        CREATE TABLE snapshots (
+            aggregate_type text    NOT NULL,
+            aggregate_id   uuid    NOT NULL,
+            tenant_id      uuid,
+            version        integer NOT NULL CHECK (version >= 1),
+            schema_version integer NOT NULL,
+            state          bytea   NOT NULL,
+            created_at     bigint  NOT NULL,
+            PRIMARY KEY (aggregate_type, aggregate_id)
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -115,6 +132,7 @@ ESCTL_TABLES = (
     "projection_checkpoints",
     "projection_dead_letters",
     "projection_documents",
+    "snapshots",
 )
 
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.esctl.migrate'))"

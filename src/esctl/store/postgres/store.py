@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from esctl.registry import EventRegistry
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
     from esctl.store.postgres.listener import Listener
+    from esctl.store.postgres.snapshots import PostgresSnapshotStore
     from esctl.store.readmodel import ProjectionStorage
 
 R = TypeVar("R")
@@ -273,6 +274,19 @@ class PostgresEventStore(EventStore):
             return await worker.run(schema.enable_rls, self.target)
         finally:
             await worker.close()
+
+    async def run_on_connection(self, function: Callable[..., R], *args: object) -> R:
+        """Run ``function(connection, *args)`` on the store's connection thread (one hop).
+
+        For this backend's own modules (its snapshot store); driver errors become esctl errors.
+        """
+        return await self._worker.run(function, *args)
+
+    def snapshot_store(self) -> PostgresSnapshotStore:
+        """This store's snapshots, beside its events (table ``snapshots``)."""
+        from esctl.store.postgres.snapshots import PostgresSnapshotStore
+
+        return PostgresSnapshotStore(self)
 
     # -- projections ------------------------------------------------------------------------
 
