@@ -1,4 +1,4 @@
-"""The SQL behind ``streams``, ``tenants``, ``stats`` and ``count``: each function runs on the
+"""The SQL behind ``streams``, ``tenants``, ``stats``, ``count`` and ``verify``: each function runs on the
 store's connection thread (one ``Worker.run`` call) and returns plain results, the same as the
 SQLite store's (text ordered bytewise, ``COLLATE "C"``, as SQLite orders it).
 """
@@ -11,8 +11,11 @@ from uuid import UUID
 
 import psycopg
 
-from esctl.store.inspection import MICROS_PER_DAY, StoreStats, StreamInfo, TenantInfo, build_stats
-from esctl.store.postgres.reads import where_clause
+from esctl import codec
+from esctl.registry import EventRegistry
+from esctl.store.inspection import MICROS_PER_DAY, Finding, StoreStats, StreamInfo, TenantInfo, build_stats
+from esctl.store.postgres.reads import COLUMNS, where_clause
+from esctl.store.sqlite.inspect import PayloadPage
 from esctl.store.types import ReadOptions
 from esctl.timeutil import from_micros
 
@@ -110,3 +113,81 @@ def stats(conn: Conn, options: ReadOptions | None) -> StoreStats:
         first=None if first is None else from_micros(int(first)),
         last=None if last is None else from_micros(int(last)),
     )
+
+
+# -- verify: the SQLite store's checks, in PostgreSQL's SQL, so that findings read the same -----
+
+
+def position_findings(conn: Conn, limit: int) -> list[Finding]:
+    """Return gaps in the global positions (which must run 1, 2, 3 …)."""
+    sql = (
+        "SELECT previous, position FROM ("
+        " SELECT position, LAG(position, 1, 0::bigint) OVER (ORDER BY position) AS previous FROM events"
+        f") AS steps WHERE position != previous + 1 ORDER BY position LIMIT {int(limit)}"
+    )
+    return [
+        Finding("positions", f"position {position} follows {previous}: {_missing(previous, position)}", position)
+        for previous, position in conn.execute(sql)
+    ]
+
+
+def _missing(previous: int, position: int) -> str:
+    if position <= previous:
+        return "positions out of order"
+    if position == previous + 2:
+        return f"position {previous + 1} is missing"
+    return f"positions {previous + 1}–{position - 1} are missing"
+
+
+def version_findings(conn: Conn, limit: int) -> list[Finding]:
+    """Return events whose version is not the next of their stream, in position order."""
+    sql = (
+        "SELECT position, aggregate_type, aggregate_id, aggregate_version, expected FROM ("
+        " SELECT position, aggregate_type, aggregate_id, aggregate_version,"
+        "  ROW_NUMBER() OVER (PARTITION BY aggregate_type, aggregate_id ORDER BY position) AS expected"
+        " FROM events"
+        f") AS stepped WHERE aggregate_version != expected ORDER BY position LIMIT {int(limit)}"
+    )
+    return [
+        Finding(
+            "versions",
+            f"version {version} where version {expected} was due",
+            position,
+            f"{aggregate_type}:{aggregate_id}",
+        )
+        for position, aggregate_type, aggregate_id, version, expected in conn.execute(sql)
+    ]
+
+
+def tenant_findings(conn: Conn, limit: int) -> list[Finding]:
+    """Return streams whose events name more than one tenant."""
+    sql = (
+        "SELECT aggregate_type, aggregate_id, COUNT(DISTINCT COALESCE(tenant_id::text, '')) FROM events"
+        " GROUP BY aggregate_id, aggregate_type HAVING COUNT(DISTINCT COALESCE(tenant_id::text, '')) > 1"
+        f' ORDER BY aggregate_id, aggregate_type COLLATE "C" LIMIT {int(limit)}'
+    )
+    return [
+        Finding("tenant", f"the stream's events name {n} different tenants", None, f"{aggregate_type}:{aggregate_id}")
+        for aggregate_type, aggregate_id, n in conn.execute(sql)
+    ]
+
+
+def payload_page(conn: Conn, after: int, registry: EventRegistry, size: int = PAGE) -> PayloadPage | None:
+    """Decode and validate the events after position ``after`` (one page); ``None`` at the end."""
+    rows = conn.execute(
+        f"SELECT {COLUMNS} FROM events WHERE position > %s ORDER BY position LIMIT {int(size)}", (after,)
+    ).fetchall()
+    if not rows:
+        return None
+    findings: list[Finding] = []
+    unregistered: dict[str, int] = {}
+    for row in rows:
+        event_type = row[2]
+        if event_type not in registry:
+            unregistered[event_type] = unregistered.get(event_type, 0) + 1
+        try:
+            codec.row_to_stored_event(row, registry)
+        except Exception as error:  # a corrupt payload may fail in JSON decoding as well as validation
+            message = getattr(error, "message", None) or f"event at position {row[0]} cannot be decoded: {error}"
+            findings.append(Finding("payload", message, row[0], f"{row[4]}:{row[5]}"))
+    return PayloadPage(int(rows[-1][0]), len(rows), findings, unregistered)

@@ -227,14 +227,33 @@ class PostgresEventStore(EventStore):
         return await self._worker.run_again_if_lost(_inspect().stats, options)
 
     async def verify(self, registry: EventRegistry | None = None, *, max_findings: int = 1000) -> VerifyReport:
-        """Check the log: gapless positions, contiguous versions, one tenant per stream, and every
-        payload decoding and validating (see ``EventStore.verify``).
-        """
-        from esctl.store.inspection import verify_events
+        """Check the log as the SQLite store does (the same findings, worded the same): gapless
+        positions, contiguous versions, one tenant per stream, every payload decoding and
+        validating (a page per round trip).
 
-        await self._worker.run(_no_setup)  # connecting checks the schema: a missing store is an error, not a finding
+        Args:
+            registry: The event classes to validate against (default: the store's registry).
+            max_findings: List at most this many findings (the rest are counted).
+        """
+        from esctl.store.inspection import FindingList, VerifyReport
+
+        inspect = _inspect()
         chosen = registry if registry is not None else self.registry
-        return await verify_events(self.read_all(), chosen, max_findings=max_findings)
+        found = FindingList(max_findings)
+        for check in (inspect.position_findings, inspect.version_findings, inspect.tenant_findings):
+            for finding in await self._worker.run_again_if_lost(check, max_findings + 1):
+                found.add(finding)
+        events = 0
+        unregistered: dict[str, int] = {}
+        after = 0
+        while (page := await self._worker.run_again_if_lost(inspect.payload_page, after, chosen)) is not None:
+            events += page.events
+            after = page.last_position
+            for finding in page.findings:
+                found.add(finding)
+            for name, count in page.unregistered.items():
+                unregistered[name] = unregistered.get(name, 0) + count
+        return VerifyReport(events, found.items, found.omitted, dict(sorted(unregistered.items())))
 
     async def schema_status(self) -> SchemaStatus:
         """Return the store's schema version and the one this esctl writes, migrating nothing.
