@@ -735,3 +735,27 @@ async def test_the_library_refuses_a_payload_too_deep_to_write_as_invalid_input(
         assert await store.get_global_position() == 0
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json", "csv", "table"])
+def test_dump_no_tenant_selects_the_tenantless_events_on_both_paths(demo_db: Path, fmt: str) -> None:
+    everything = dumped(run_esctl("--db", str(demo_db), "dump").stdout)
+    tenantless = [e for e in everything if e["tenant_id"] is None]
+    assert 0 < len(tenantless) < len(everything)
+    done = run_esctl("--db", str(demo_db), "dump", "--no-tenant", "-f", fmt, env={"COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    if fmt == "ndjson":
+        assert dumped(done.stdout) == tenantless
+        typer_done = invoke(demo_db, "dump", "--no-tenant", "-f", "ndjson")
+        assert typer_done.stdout_bytes == done.stdout
+    elif fmt == "json":
+        assert json.loads(done.stdout) == tenantless
+    else:
+        text = done.stdout.decode()
+        assert all(e["aggregate_id"][-8:] in text for e in tenantless)
+        assert not any(t in text for t in DEMO_TENANTS)
+    limited = run_esctl("--db", str(demo_db), "dump", "--no-tenant", "-n", "2")
+    assert dumped(limited.stdout) == tenantless[:2]
+    both = run_esctl("--db", str(demo_db), "dump", "--no-tenant", "--tenant", DEMO_TENANTS[0])
+    assert both.returncode == ExitStatus.USAGE
+    assert "--no-tenant" in both.stderr.decode()

@@ -7,6 +7,7 @@ event models are imported here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -17,15 +18,40 @@ if TYPE_CHECKING:
     from esctl.store.types import ReadOptions
 
 
-def event_line_pages(options: ReadOptions) -> Iterator[list[bytes]]:
-    """Yield the events ``options`` selects in ``--db``, as pages of NDJSON lines."""
-    yield from open_store(readonly=True).export_json_lines(options)
+def event_line_pages(options: ReadOptions, *, tenantless: bool = False) -> Iterator[list[bytes]]:
+    """Yield the events ``options`` selects in ``--db``, as pages of NDJSON lines.
+
+    Args:
+        tenantless: Only events without a tenant (``--no-tenant``). The store's filters know
+            tenants, not their absence, so these are picked from the pages as they stream by
+            (``options.limit`` counts the events kept).
+    """
+    pages = open_store(readonly=True).export_json_lines(
+        options if not tenantless else dataclasses.replace(options, limit=None)
+    )
+    if not tenantless:
+        yield from pages
+        return
+    left = options.limit
+    for lines in pages:
+        # Lines are esctl's own JSON: the envelope's tenant is the only unescaped "tenant_id" key.
+        kept = [line for line in lines if _NO_TENANT in line]
+        if left is not None:
+            kept = kept[:left]
+            left -= len(kept)
+        if kept:
+            yield kept
+        if left == 0:
+            return
 
 
-def dump_lines(options: ReadOptions, *, array: bool) -> None:
+_NO_TENANT = b'"tenant_id":null'
+
+
+def dump_lines(options: ReadOptions, *, array: bool, tenantless: bool = False) -> None:
     """Write the selected events to stdout as NDJSON, or as one JSON array."""
     writer = JsonLines(stdout_bytes(), array=array)
-    for lines in event_line_pages(options):
+    for lines in event_line_pages(options, tenantless=tenantless):
         writer.write(lines)
     writer.close()
     note_unknown_names(options)

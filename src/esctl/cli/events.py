@@ -16,6 +16,7 @@ from esctl.cli.app import app
 from esctl.cli.dumping import dump_lines, event_line_pages, note_unknown_names
 from esctl.cli.filters import (
     APPEND,
+    DUMP,
     AggregateIdOption,
     AggregateTypeOption,
     EventTypeOption,
@@ -207,6 +208,7 @@ def dump(
     from_position: FromPositionOption = None,
     to_position: ToPositionOption = None,
     limit: LimitOption = None,
+    no_tenant: Annotated[bool, typer_option(DUMP["no_tenant"])] = False,
     fmt: FormatOption = None,
 ) -> None:
     """Write events to stdout in position order, filtered.
@@ -232,34 +234,38 @@ def dump(
         from_position=from_position,
         to_position=to_position,
         limit=limit,
+        no_tenant=no_tenant,
     )
     options = event_filter.to_read_options()
-    _dump(options, resolve_format(fmt))
+    _dump(options, resolve_format(fmt), tenantless=no_tenant)
 
 
-def _dump(options: ReadOptions, fmt: OutputFormat) -> None:
+def _dump(options: ReadOptions, fmt: OutputFormat, *, tenantless: bool) -> None:
     if fmt in (OutputFormat.ndjson, OutputFormat.json):
-        dump_lines(options, array=fmt is OutputFormat.json)
+        dump_lines(options, array=fmt is OutputFormat.json, tenantless=tenantless)
     elif fmt is OutputFormat.csv:
         writer = RowWriter(fmt, DUMP_COLUMNS)
-        for lines in event_line_pages(options):
+        for lines in event_line_pages(options, tenantless=tenantless):
             writer.write(_split_payload(line) for line in lines)
         writer.close()
         note_unknown_names(options)
     else:
-        _dump_table(options)
+        _dump_table(options, tenantless)
         note_unknown_names(options)
 
 
-def _dump_table(options: ReadOptions) -> None:
+def _dump_table(options: ReadOptions, tenantless: bool) -> None:
     import dataclasses
 
     shown = options.limit if options.limit is not None else screenful()
     writer = RowWriter(OutputFormat.table, DUMP_COLUMNS, table_columns=TABLE_COLUMNS)
-    for lines in event_line_pages(dataclasses.replace(options, limit=shown)):
+    for lines in event_line_pages(dataclasses.replace(options, limit=shown), tenantless=tenantless):
         writer.write(_table_row(line) for line in lines)
     footer = None
-    if options.limit is None and writer.count >= shown:
+    if tenantless and options.limit is None and writer.count >= shown:
+        # The store cannot count what it cannot filter: no total, only the way to see them all.
+        footer = f"{writer.count:,} events shown; use --limit N, or --format ndjson for all of them."
+    elif options.limit is None and writer.count >= shown:
         total = run(_count(options))
         if total > writer.count:
             footer = f"{writer.count:,} of {total:,} events shown; use --limit N, or --format ndjson for all of them."

@@ -216,5 +216,6 @@ def _dump(values: Values, *, array: bool) -> None:
         from_position=number("from_position"),
         to_position=number("to_position"),
         limit=number("limit"),
+        no_tenant="no_tenant" in values,
     ).to_read_options()
-    dump_lines(options, array=array)
+    dump_lines(options, array=array, tenantless="no_tenant" in values)

@@ -29,6 +29,7 @@ class EventFilter:
     from_position: int | None = None
     to_position: int | None = None
     limit: int | None = None
+    no_tenant: bool = False
 
     def to_read_options(self, *, now: datetime | None = None) -> ReadOptions:
         """Return the ``ReadOptions`` these options select.
@@ -44,6 +45,11 @@ class EventFilter:
         from esctl.store.types import ReadOptions
         from esctl.timeutil import parse_timestamp
 
+        if self.no_tenant and self.tenants:
+            raise UsageError(
+                "--no-tenant selects events without a tenant, --tenant a tenant's",
+                hint="give one of them (two dumps, appended, give both)",
+            )
         moment = now if now is not None else datetime.now(UTC)
         since = None if self.since is None else parse_timestamp(self.since, field="--since", now=moment)
         until = None if self.until is None else parse_timestamp(self.until, field="--until", now=moment)

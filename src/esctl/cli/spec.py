@@ -74,6 +74,7 @@ DUMP = _table(
     Opt("aggregate_type", ("--aggregate-type",), "Only streams of this aggregate type.", "TYPE"),
     Opt("aggregate_id", ("--aggregate-id",), "Only this aggregate's events.", "UUID"),
     Opt("types", ("--type",), "Only events of this type; repeat for several.", "EVENT_TYPE", repeatable=True),
+    Opt("no_tenant", ("--no-tenant",), "Only events without a tenant (not with --tenant).", flag=True),
     Opt(
         "since",
         ("--since",),
