@@ -759,3 +759,14 @@ def test_dump_no_tenant_selects_the_tenantless_events_on_both_paths(demo_db: Pat
     both = run_esctl("--db", str(demo_db), "dump", "--no-tenant", "--tenant", DEMO_TENANTS[0])
     assert both.returncode == ExitStatus.USAGE
     assert "--no-tenant" in both.stderr.decode()
+
+
+def test_an_error_quoting_control_characters_from_the_input_stays_one_printable_line(tmp_path: Path) -> None:
+    # Found by the fuzz: an aggregate type holding a form feed split the message in two.
+    db = tmp_path / "events.db"
+    weird = "Cart\f\x1b[31m\u2028\x85x"
+    result = invoke(db, "append", "-", input=ndjson([event(1, aggregate_type=weird, aggregate_version=3)]))
+    assert result.exit_code == ExitStatus.CONFLICT, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.isprintable()
+    assert "Cart\\x0c\\x1b[31m\\u2028\\x85x" in line

@@ -107,7 +107,9 @@ def _exit_on_usage_error(error: _click.exceptions.UsageError, command_path: str)
     # Typer coerces values with pydantic, whose validators' messages start "Value error, ".
     text = error.format_message().rstrip(".").replace("Value error, ", "")
     message = f"Error: {text} — {hint}"
-    print(message.replace("\n", " "), file=sys.stderr)
+    from esctl.cli.runtime import one_line
+
+    print(one_line(message), file=sys.stderr)
     raise typer.Exit(error.exit_code)
 
 

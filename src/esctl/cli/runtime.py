@@ -92,7 +92,17 @@ def report_error(error: EsctlError) -> None:
     """Print ``Error: <what> — <hint>`` on one line to stderr (a hint for the exit code when the
     error has none of its own: every error says what to do next)."""
     hint = error.hint or _DEFAULT_HINTS.get(error.exit_code, "run with -v for details")
-    print(f"Error: {error.message} — {hint}".replace("\n", " "), file=sys.stderr)
+    print(one_line(f"Error: {error.message} — {hint}"), file=sys.stderr)
+
+
+def one_line(text: str) -> str:
+    """Return ``text`` as one printable line: a newline becomes a space, and any other character
+    that is not printable (a form feed, U+2028, a control character from the input) its escape,
+    so that a value quoted from hostile input can neither break the line nor drive the terminal."""
+    text = text.replace("\n", " ")
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 _DEFAULT_HINTS: dict[int, str] = {

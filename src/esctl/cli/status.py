@@ -10,7 +10,7 @@ import os
 import sys
 import traceback
 
-from esctl.cli.runtime import report_error, settings
+from esctl.cli.runtime import one_line, report_error, settings
 from esctl.errors import EsctlError, ExitStatus
 
 
@@ -37,6 +37,6 @@ def exit_status(error: BaseException) -> ExitStatus:
     if isinstance(error, EsctlError):
         report_error(error)
         return error.exit_code
-    message = f"Error: unexpected {type(error).__name__}: {error}".replace("\n", " ")
+    message = one_line(f"Error: unexpected {type(error).__name__}: {error}")
     print(f"{message} — run with -v for a traceback", file=sys.stderr)
     return ExitStatus.INTERNAL
