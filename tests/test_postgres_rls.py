@@ -16,7 +16,7 @@ import pytest
 
 from cli_support import dumped, invoke, ndjson
 from cli_support import event as input_event
-from esctl.errors import DatabaseUnusableError
+from esctl.errors import ConcurrencyError, DatabaseUnusableError
 from esctl.store.postgres import PostgresEventStore
 from esctl.tenancy import tenant_scope
 from esctl.testing import REGISTRY, item
@@ -55,13 +55,13 @@ def test_an_application_role_sees_and_appends_only_its_tenants_events(postgres_u
     both = [input_event(1, tenant_id=str(ACME)), input_event(2, tenant_id=str(GLOBEX), aggregate_id=str(uuid.uuid4()))]
     both[1]["aggregate_version"] = 1
     assert invoke(postgres_url, "append", "-", input=ndjson(both)).exit_code == 0
-    asyncio.run(_as_the_application(app_url))
+    asyncio.run(_as_the_application(app_url, UUID(both[1]["aggregate_id"])))
     everything = dumped(invoke(postgres_url, "dump").stdout)  # the owner sees all
     assert [e["position"] for e in everything] == list(range(1, 103))
     assert {e["tenant_id"] for e in everything} == {str(ACME), str(GLOBEX)}
 
 
-async def _as_the_application(app_url: str) -> None:
+async def _as_the_application(app_url: str, globex_cart: UUID) -> None:
     store = PostgresEventStore(app_url, registry=REGISTRY)
     try:
         with tenant_scope(ACME):
@@ -74,6 +74,9 @@ async def _as_the_application(app_url: str) -> None:
             other = uuid.uuid4()
             with pytest.raises(DatabaseUnusableError, match="row-level security"):
                 await store.append_events(other, "Cart", [item(other, 1, tenant_id=GLOBEX)])
+            # A stream of another tenant is invisible, but its versions are still taken.
+            with pytest.raises(ConcurrencyError, match="rows this role cannot see"):
+                await store.append_events(globex_cart, "Cart", [item(globex_cart, 1, tenant_id=ACME)])
         with tenant_scope(GLOBEX):
             assert [s.event.tenant_id async for s in store.read_all()] == [GLOBEX]
         assert [s async for s in store.read_all()] == []  # no tenant context: nothing (fails closed)

@@ -22,7 +22,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from esctl import codec
-from esctl.errors import EsctlError, InvalidInputError
+from esctl.errors import ConcurrencyError, EsctlError, InvalidInputError
 from esctl.events import DomainEvent
 from esctl.registry import EventRegistry
 from esctl.store.postgres.reads import COLUMNS
@@ -132,7 +132,15 @@ def _write_full(
     registry: EventRegistry,
 ) -> AppendResult:
     conn.execute(LOCK)  # first: the heads and stored ids read next stay true until the commit
-    result = _write(conn, events, expected_versions, auto_version, registry, None)
+    try:
+        result = _write(conn, events, expected_versions, auto_version, registry, None)
+    except StoredIdsFound:
+        # Holding the lock, the rules saw every stored row this role may see: the clash is with
+        # rows row-level security hides from it (another tenant's stream or event id).
+        raise ConcurrencyError(
+            "an event id or stream version of this append is already stored, in rows this role cannot see",
+            hint="row-level security hides another tenant's events; event ids and stream ids must be unique",
+        ) from None
     if result.last_position is not None:
         conn.execute(NOTIFY, (str(result.last_position),))
     return result
