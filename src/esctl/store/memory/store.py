@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
 from uuid import UUID
@@ -33,6 +34,7 @@ class InMemoryEventStore(EventStore):
         self._events: list[StoredEvent] = []
         self._by_id: dict[UUID, StoredEvent] = {}
         self._heads: dict[StreamKey, StreamHead] = {}
+        self._streams: dict[StreamKey, list[StoredEvent]] = {}  # each stream's events, version order
         self._snapshots = InMemorySnapshotStore()
 
     # -- the classic API's helpers ------------------------------------------------------------
@@ -42,6 +44,7 @@ class InMemoryEventStore(EventStore):
         self._events.clear()
         self._by_id.clear()
         self._heads.clear()
+        self._streams.clear()
         self._snapshots.clear()
         self._projection_tables = None
 
@@ -89,9 +92,9 @@ class InMemoryEventStore(EventStore):
             )
             self._events.append(stored)
             self._by_id[event.event_id] = stored
-            self._heads[(event.aggregate_type, event.aggregate_id)] = StreamHead(
-                event.aggregate_version, event.tenant_id
-            )
+            key = (event.aggregate_type, event.aggregate_id)
+            self._heads[key] = StreamHead(event.aggregate_version, event.tenant_id)
+            self._streams.setdefault(key, []).append(stored)
         appended = len(plan.events)
         return AppendResult(
             appended=appended,
@@ -116,6 +119,28 @@ class InMemoryEventStore(EventStore):
                 return
             stored = self._events[index]
             if options.matches(stored):
+                returned += 1
+                yield stored
+
+    async def _read_stream(
+        self, aggregate_id: UUID, aggregate_type: str | None, after_version: int, options: ReadOptions
+    ) -> AsyncIterator[StoredEvent]:
+        """``read_stream`` from the stream's own list: a load from a snapshot skips the rest."""
+        if aggregate_type is None:  # several streams may share the id: the generic scan
+            async for stored in super()._read_stream(aggregate_id, aggregate_type, after_version, options):
+                yield stored
+            return
+        events = self._streams.get((aggregate_type, aggregate_id), [])
+        head = len(events)  # versions are 1..head, at indexes 0..head-1
+        start = min(max(after_version, 0), head)
+        indexes = range(head - 1, start - 1, -1) if options.backward else range(start, head)
+        within = replace(options, from_position=0, to_position=None, limit=None)
+        returned = 0
+        for index in indexes:
+            if options.limit is not None and returned >= options.limit:
+                return
+            stored = events[index]
+            if within.matches(stored):
                 returned += 1
                 yield stored
 
