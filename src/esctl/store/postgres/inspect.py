@@ -6,6 +6,7 @@ SQLite store's (text ordered bytewise, ``COLLATE "C"``, as SQLite orders it).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -15,7 +16,6 @@ from esctl import codec
 from esctl.registry import EventRegistry
 from esctl.store.inspection import MICROS_PER_DAY, Finding, StoreStats, StreamInfo, TenantInfo, build_stats
 from esctl.store.postgres.reads import COLUMNS, where_clause
-from esctl.store.sqlite.inspect import PayloadPage
 from esctl.store.types import ReadOptions
 from esctl.timeutil import from_micros
 
@@ -170,6 +170,16 @@ def tenant_findings(conn: Conn, limit: int) -> list[Finding]:
         Finding("tenant", f"the stream's events name {n} different tenants", None, f"{aggregate_type}:{aggregate_id}")
         for aggregate_type, aggregate_id, n in conn.execute(sql)
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadPage:
+    """One page of the payload check."""
+
+    last_position: int
+    events: int
+    findings: list[Finding]
+    unregistered: dict[str, int]
 
 
 def payload_page(conn: Conn, after: int, registry: EventRegistry, size: int = PAGE) -> PayloadPage | None:
