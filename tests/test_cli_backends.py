@@ -12,13 +12,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from backends import stored_rows
+from cli_support import invoke
 from postgres_support import drop_schema, new_schema, server_dsn, with_schema
 
 SHOP = "00000000-0000-4000-8000-00000000000a"
@@ -26,16 +28,27 @@ OTHER_SHOP = "00000000-0000-4000-8000-00000000000b"
 DEMO = ("demo", "--days", "7", "--end", "2026-11-26T00:00:00Z")
 
 
-def esctl(db: str | Path, *args: str, data: bytes | None = None, env: Mapping[str, str] | None = None) -> Any:
-    """Run ``python -m esctl --db DB ARGS`` as a real process."""
-    return subprocess.run(
-        [sys.executable, "-m", "esctl", "--db", str(db), *args],
-        input=data,
-        capture_output=True,
-        env={**os.environ, **(env or {})},
-        timeout=120,
-        check=False,
-    )
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+
+def esctl(db: str | Path, *args: str, data: bytes | None = None, process: bool = False) -> Ran:
+    """Run ``esctl --db DB ARGS``: in this process (Typer's runner), or as a real process."""
+    if process:
+        done = subprocess.run(
+            [sys.executable, "-m", "esctl", "--db", str(db), *args],
+            input=data,
+            capture_output=True,
+            env=dict(os.environ),
+            timeout=120,
+            check=False,
+        )
+        return Ran(done.returncode, done.stdout, done.stderr)
+    result = invoke(db, *args, input=data)
+    return Ran(int(result.exit_code), result.stdout_bytes, result.stderr_bytes)
 
 
 def without_stored_at(ndjson: bytes) -> list[dict[str, Any]]:
@@ -48,7 +61,7 @@ def without_stored_at(ndjson: bytes) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def demo_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "demo.db"
-    made = esctl(path, *DEMO)
+    made = esctl(path, *DEMO, process=True)
     assert made.returncode == 0, made.stderr
     return path
 
@@ -60,9 +73,9 @@ def copied(demo_sqlite: Path) -> Iterator[tuple[Path, str]]:
     name = new_schema()
     postgres = with_schema(server_dsn(), name)
     try:
-        dump = esctl(demo_sqlite, "dump", "--format", "ndjson")
+        dump = esctl(demo_sqlite, "dump", "--format", "ndjson", process=True)
         assert dump.returncode == 0, dump.stderr
-        loaded = esctl(postgres, "append", "-", data=dump.stdout)
+        loaded = esctl(postgres, "append", "-", data=dump.stdout, process=True)
         assert loaded.returncode == 0, loaded.stderr
         yield demo_sqlite, postgres
     finally:
