@@ -7,6 +7,7 @@ interface, not inside a backend, which only ``open_store`` may import.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -53,7 +54,7 @@ class MemoryProjectionStorage(ProjectionStorage):
 
     Args:
         tables: The documents, checkpoints and dead letters to work on (changed in place).
-        events: The stored events, in position order (position ``i + 1`` at index ``i``).
+        events: The stored events, in position order (a tenant purge may leave holes).
     """
 
     def __init__(self, tables: DocumentTables, events: Sequence[StoredEvent] = ()) -> None:
@@ -62,7 +63,7 @@ class MemoryProjectionStorage(ProjectionStorage):
 
     def head(self) -> int:
         """Return the newest event's position."""
-        return len(self._events)
+        return self._events[-1].global_position if self._events else 0
 
     def read_rows(
         self,
@@ -101,9 +102,10 @@ class MemoryProjectionStorage(ProjectionStorage):
     def decode(self, row: Row) -> StoredEvent:
         """Return the stored event itself when the row is one of ``events``, else decode the row."""
         position = int(row[0])
-        if 0 < position <= len(self._events):
-            stored = self._events[position - 1]
-            if str(stored.event.event_id) == row[1]:
+        index = bisect_left(self._events, position, key=_position)
+        if index < len(self._events):
+            stored = self._events[index]
+            if stored.global_position == position and str(stored.event.event_id) == row[1]:
                 return stored
         return super().decode(row)
 
@@ -114,7 +116,10 @@ class MemoryProjectionStorage(ProjectionStorage):
 
         filters = without_bounds(options) or ReadOptions()
         returned = 0
-        for stored in self._events[max(after, 0) : max(upper, 0)]:
+        start = bisect_right(self._events, max(after, 0), key=_position)
+        stop = bisect_right(self._events, max(upper, 0), key=_position)
+        for index in range(start, stop):
+            stored = self._events[index]
             if returned >= limit:
                 return
             if exclude_tenant is not None and stored.event.tenant_id == exclude_tenant:
@@ -174,3 +179,7 @@ class MemoryProjectionStorage(ProjectionStorage):
         self.delete_documents(target, tenant=tenant)
         moved = self.tables.documents.pop(source, {})
         self.tables.documents.setdefault(target, {}).update(moved)
+
+
+def _position(stored: StoredEvent) -> int:
+    return stored.global_position

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from esctl.events import DomainEvent, EventStream, StoredEvent
     from esctl.registry import EventRegistry
+    from esctl.store.erasure import PurgeResult
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
     from esctl.store.readmodel import ProjectionStorage
     from esctl.store.snapshots import SnapshotStore
@@ -599,6 +600,51 @@ class EventStore(abc.ABC):
         from esctl.errors import UsageError
 
         raise UsageError(f"{type(self).__name__} keeps no projections")
+
+    # -- erasure (esctl.store.erasure) -----------------------------------------------------------
+
+    async def purge_tenant(self, tenant_id: UUID, *, dry_run: bool = False, compact: bool = False) -> PurgeResult:
+        """Remove every trace of one tenant from the store, in ONE transaction.
+
+        Deletes the tenant's events, its snapshots, its projection documents (every projection's
+        part for that tenant) and the dead letters of its events, and records the purge (with
+        the purged positions) in the store's audit table, which ``purges`` lists. Every other
+        event keeps its id, version, position, times and bytes; the holes left in the global
+        positions are explained by the record, so ``verify`` does not report them. A store
+        that keeps bytes on disk also makes sure the deleted content is gone from its files
+        (SQLite: secure deletion and a WAL checkpoint).
+
+        Projections whose read model is not kept per tenant (SQL tables, global documents)
+        are not corrected here: the store cannot run projection code. ``esctl purge`` rebuilds
+        them afterwards.
+
+        Args:
+            tenant_id: The tenant to remove.
+            dry_run: Count what would be removed and change nothing.
+            compact: Also give the freed space back (SQLite ``VACUUM``, PostgreSQL ``VACUUM FULL``).
+
+        Returns:
+            What was (or would be) removed; a purge of a tenant with nothing stored removes
+            nothing and records nothing.
+
+        Raises:
+            UsageError: This store cannot purge (the generic version).
+
+        Example:
+            >>> # result = await store.purge_tenant(acme, dry_run=True)
+            >>> # print(result.events, result.streams)
+        """
+        from esctl.errors import UsageError
+
+        raise UsageError(f"{type(self).__name__} cannot purge tenants")
+
+    async def purges(self) -> list[PurgeResult]:
+        """Return the store's purge records, oldest first (the generic version: none).
+
+        Example:
+            >>> # for record in await store.purges(): print(record.tenant_id, record.events)
+        """
+        return []
 
     def snapshot_store(self) -> SnapshotStore:
         """Return this store's snapshots (``esctl.store.snapshots``), kept beside its events.

@@ -47,6 +47,15 @@ class InMemorySnapshotStore(SnapshotStore):
         """Return the snapshots summed up per aggregate type and tenant."""
         return group_snapshots(list(self._snapshots.values()))
 
+    def count_tenant(self, tenant_id: UUID) -> int:
+        """Return how many snapshots belong to the tenant (without awaiting: for a purge's plan)."""
+        return sum(1 for s in self._snapshots.values() if s.tenant_id == tenant_id)
+
+    def drop_tenant(self, tenant_id: UUID) -> None:
+        """Drop the tenant's snapshots (without awaiting: inside a purge)."""
+        for key in [key for key, s in self._snapshots.items() if s.tenant_id == tenant_id]:
+            del self._snapshots[key]
+
     def clear(self) -> None:
         """Drop every snapshot."""
         self._snapshots.clear()

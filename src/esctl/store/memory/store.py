@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
 from esctl.events import DomainEvent, StoredEvent, stream_id
 from esctl.store.documents import DocumentTables, MemoryProjectionStorage
+from esctl.store.erasure import PurgeResult
 from esctl.store.interface import EventStore
+from esctl.store.memory.erasure import drop_tenant_documents, plan_purge
 from esctl.store.memory.snapshots import InMemorySnapshotStore
 from esctl.store.readmodel import ProjectionStorage
 from esctl.store.rules import plan_append
 from esctl.store.types import AppendResult, Expected, ReadOptions, StreamHead, StreamKey
+
+if TYPE_CHECKING:
+    from esctl.registry import EventRegistry
+    from esctl.store.inspection import VerifyReport
 
 _T = TypeVar("_T")
 
@@ -36,6 +43,8 @@ class InMemoryEventStore(EventStore):
         self._heads: dict[StreamKey, StreamHead] = {}
         self._streams: dict[StreamKey, list[StoredEvent]] = {}  # each stream's events, version order
         self._snapshots = InMemorySnapshotStore()
+        self._last = 0  # the last position taken: a purge leaves holes, positions are never reused
+        self._purges: list[tuple[PurgeResult, frozenset[int]]] = []
 
     # -- the classic API's helpers ------------------------------------------------------------
 
@@ -47,6 +56,8 @@ class InMemoryEventStore(EventStore):
         self._streams.clear()
         self._snapshots.clear()
         self._projection_tables = None
+        self._last = 0
+        self._purges.clear()
 
     def get_all_events(self) -> list[DomainEvent]:
         """Return every stored event, in position order."""
@@ -81,13 +92,14 @@ class InMemoryEventStore(EventStore):
             auto_version=auto_version,
         )
         stored_at = datetime.now(UTC)
-        first = len(self._events) + 1
+        first = self._last + 1
         for event in plan.events:
+            self._last += 1
             stored = StoredEvent(
                 event=event,
                 stream_id=stream_id(event.aggregate_type, event.aggregate_id),
                 stream_position=event.aggregate_version,
-                global_position=len(self._events) + 1,
+                global_position=self._last,
                 stored_at=stored_at,
             )
             self._events.append(stored)
@@ -107,10 +119,12 @@ class InMemoryEventStore(EventStore):
     async def read_all(self, options: ReadOptions | None = None) -> AsyncIterator[StoredEvent]:
         """Stream stored events in ``options``' direction, filtered by ``options``."""
         options = options or ReadOptions()
+        # Indexes of the first event after from_position and past to_position: a purge leaves
+        # holes, so a position is not its index + 1.
+        start = bisect_right(self._events, max(options.from_position, 0), key=_position)
         head = len(self._events)
-        start = max(options.from_position, 0)
         if options.to_position is not None:
-            head = max(min(head, options.to_position), start)
+            head = max(bisect_right(self._events, options.to_position, key=_position), start)
         # Indexes, not a slice: a copy of the whole log per read would not keep memory flat.
         indexes = range(head - 1, start - 1, -1) if options.backward else range(start, head)
         returned = 0
@@ -146,7 +160,7 @@ class InMemoryEventStore(EventStore):
 
     async def get_global_position(self) -> int:
         """Return the position of the newest event (0 when empty)."""
-        return len(self._events)
+        return self._events[-1].global_position if self._events else 0
 
     async def event_exists(self, event_id: UUID) -> bool:
         """True when an event with this id is stored."""
@@ -156,6 +170,45 @@ class InMemoryEventStore(EventStore):
         """Return the stream's version (0 when it has no events)."""
         head = self._heads.get((aggregate_type, aggregate_id))
         return 0 if head is None else head.version
+
+    # -- erasure ------------------------------------------------------------------------------
+
+    async def purge_tenant(self, tenant_id: UUID, *, dry_run: bool = False, compact: bool = False) -> PurgeResult:
+        """Remove the tenant's events, snapshots and documents; see ``EventStore.purge_tenant``.
+
+        Nothing is awaited in between, so no other task sees half a purge.
+        """
+        result, positions = plan_purge(
+            self._events, tenant_id, self._snapshots, self._projection_tables, dry_run=dry_run
+        )
+        if dry_run or not positions:
+            return result
+        purged = frozenset(positions)
+        self._events = [stored for stored in self._events if stored.global_position not in purged]
+        for key in [key for key, head in self._heads.items() if head.tenant_id == tenant_id]:
+            del self._heads[key]
+            del self._streams[key]
+        self._by_id = {event_id: s for event_id, s in self._by_id.items() if s.global_position not in purged}
+        self._snapshots.drop_tenant(tenant_id)
+        if self._projection_tables is not None:
+            drop_tenant_documents(self._projection_tables, tenant_id, set(purged))
+        self._purges.append((result, purged))
+        return result
+
+    async def purges(self) -> list[PurgeResult]:
+        """Return the purge records, oldest first."""
+        return [result for result, _ in self._purges]
+
+    async def verify(self, registry: EventRegistry | None = None, *, max_findings: int = 1000) -> VerifyReport:
+        """Check the events (see ``EventStore.verify``); positions a purge removed are expected holes."""
+        from esctl.registry import default_registry
+        from esctl.store.inspection import verify_events
+
+        purged: set[int] = set()
+        for _, positions in self._purges:
+            purged |= positions
+        chosen = registry if registry is not None else default_registry
+        return await verify_events(self.read_all(), chosen, max_findings=max_findings, purged=purged)
 
     # -- projections ------------------------------------------------------------------------
 
@@ -177,3 +230,7 @@ class InMemoryEventStore(EventStore):
     async def scratch_projection_storage(self) -> AsyncIterator[ProjectionStorage]:
         """Give throwaway document storage that reads this store's events as they are."""
         yield MemoryProjectionStorage(DocumentTables(), self._events)
+
+
+def _position(stored: StoredEvent) -> int:
+    return stored.global_position

@@ -121,11 +121,15 @@ def integrity_findings(conn: sqlite3.Connection, limit: int) -> list[Finding]:
 
 
 def position_findings(conn: sqlite3.Connection, limit: int) -> list[Finding]:
-    """Return gaps in the global positions (which must run 1, 2, 3 …)."""
+    """Return gaps in the global positions (which must run 1, 2, 3 …).
+
+    Positions a tenant purge removed (``purged_positions``) fill the run: only other holes count.
+    """
     sql = (
         "SELECT previous, position FROM ("
-        " SELECT position, LAG(position, 1, 0) OVER (ORDER BY position) AS previous FROM events"
-        f") WHERE position != previous + 1 LIMIT {int(limit)}"
+        " SELECT position, kept, LAG(position, 1, 0) OVER (ORDER BY position) AS previous FROM ("
+        "  SELECT position, 1 AS kept FROM events UNION ALL SELECT position, 0 FROM purged_positions))"
+        f" WHERE position != previous + 1 AND kept LIMIT {int(limit)}"
     )
     return [
         Finding("positions", f"position {position} follows {previous}: {_missing(previous, position)}", position)

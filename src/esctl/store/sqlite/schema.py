@@ -97,6 +97,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # 4: erasure (esctl purge). One record per tenant purge, and the positions it removed, so
+    # verify tells a purge's holes from a damaged log. Positions are not personal data.
+    (
+        """
+        CREATE TABLE purges (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            tenant_id      TEXT    NOT NULL,
+            purged_at      INTEGER NOT NULL,
+            events         INTEGER NOT NULL,
+            streams        INTEGER NOT NULL,
+            snapshots      INTEGER NOT NULL,
+            documents      INTEGER NOT NULL,
+            dead_letters   INTEGER NOT NULL,
+            first_position INTEGER,
+            last_position  INTEGER,
+            esctl_version  TEXT    NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE purged_positions (
+            position INTEGER NOT NULL PRIMARY KEY,
+            purge_id INTEGER NOT NULL
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

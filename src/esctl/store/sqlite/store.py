@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from esctl.events import DomainEvent, StoredEvent
     from esctl.registry import EventRegistry
+    from esctl.store.erasure import PurgeResult
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
     from esctl.store.readmodel import ProjectionStorage
     from esctl.store.sqlite.snapshots import SQLiteSnapshotStore
@@ -369,6 +370,23 @@ class SQLiteEventStore(EventStore):
         before = (await self.schema_status()).version if self.path.exists() and not self.in_memory else 0
         await self._worker.run(_inspect().no_setup)  # connecting runs the migrations
         return before, schema.SCHEMA_VERSION
+
+    # -- erasure (SQL in store/sqlite/erasure.py) ----------------------------------------------
+
+    async def purge_tenant(self, tenant_id: UUID, *, dry_run: bool = False, compact: bool = False) -> PurgeResult:
+        """Remove the tenant in one transaction with secure deletion, then checkpoint the WAL.
+
+        See ``EventStore.purge_tenant`` and ``esctl.store.sqlite.erasure``.
+        """
+        from esctl.store.sqlite import erasure
+
+        return await self._worker.run(erasure.purge_tenant, tenant_id, dry_run, compact)
+
+    async def purges(self) -> list[PurgeResult]:
+        """Return the purge records, oldest first."""
+        from esctl.store.sqlite import erasure
+
+        return await self._worker.run(erasure.purges)
 
     # -- projections ------------------------------------------------------------------------
 
