@@ -119,11 +119,15 @@ def stats(conn: Conn, options: ReadOptions | None) -> StoreStats:
 
 
 def position_findings(conn: Conn, limit: int) -> list[Finding]:
-    """Return gaps in the global positions (which must run 1, 2, 3 …)."""
+    """Return gaps in the global positions (which must run 1, 2, 3 …).
+
+    Positions a tenant purge removed (``purged_positions``) fill the run: only other holes count.
+    """
     sql = (
         "SELECT previous, position FROM ("
-        " SELECT position, LAG(position, 1, 0::bigint) OVER (ORDER BY position) AS previous FROM events"
-        f") AS steps WHERE position != previous + 1 ORDER BY position LIMIT {int(limit)}"
+        " SELECT position, kept, LAG(position, 1, 0::bigint) OVER (ORDER BY position) AS previous FROM ("
+        "  SELECT position, true AS kept FROM events UNION ALL SELECT position, false FROM purged_positions"
+        f" ) AS logged) AS steps WHERE position != previous + 1 AND kept ORDER BY position LIMIT {int(limit)}"
     )
     return [
         Finding("positions", f"position {position} follows {previous}: {_missing(previous, position)}", position)

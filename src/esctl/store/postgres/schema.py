@@ -5,7 +5,7 @@ so one database can hold several stores, one per schema. Migrations run in one t
 under an advisory lock, so several processes may run ``esctl init`` at once and a crash never
 leaves a half-migrated store. New migrations go at the end of ``MIGRATIONS``; a released one is
 never edited. The version numbers follow the SQLite store's: 1 the event log, 2 projections,
-3 snapshots.
+3 snapshots, 4 purge records.
 """
 
 from __future__ import annotations
@@ -117,6 +117,31 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             state          bytea   NOT NULL,
             created_at     bigint  NOT NULL,
             PRIMARY KEY (aggregate_type, aggregate_id)
+        )
+        """,
+    ),
+    # 4: erasure (esctl purge), as in the SQLite store's migration 4: one record per tenant
+    # purge and the positions it removed, so verify tells a purge's holes from a damaged log.
+    (
+        """
+        CREATE TABLE purges (
+            id             bigserial PRIMARY KEY,
+            tenant_id      uuid    NOT NULL,
+            purged_at      bigint  NOT NULL,
+            events         bigint  NOT NULL,
+            streams        bigint  NOT NULL,
+            snapshots      bigint  NOT NULL,
+            documents      bigint  NOT NULL,
+            dead_letters   bigint  NOT NULL,
+            first_position bigint,
+            last_position  bigint,
+            esctl_version  text    NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE purged_positions (
+            position bigint NOT NULL PRIMARY KEY,
+            purge_id bigint NOT NULL
         )
         """,
     ),

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from esctl.events import DomainEvent, StoredEvent
     from esctl.registry import EventRegistry
+    from esctl.store.erasure import PurgeResult
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
     from esctl.store.postgres.listener import Listener
     from esctl.store.postgres.snapshots import PostgresSnapshotStore
@@ -306,6 +307,23 @@ class PostgresEventStore(EventStore):
         from esctl.store.postgres.snapshots import PostgresSnapshotStore
 
         return PostgresSnapshotStore(self)
+
+    # -- erasure (SQL in store/postgres/erasure.py) --------------------------------------------
+
+    async def purge_tenant(self, tenant_id: UUID, *, dry_run: bool = False, compact: bool = False) -> PurgeResult:
+        """Remove the tenant in one transaction, then vacuum the tables it touched.
+
+        See ``EventStore.purge_tenant`` and ``esctl.store.postgres.erasure``.
+        """
+        from esctl.store.postgres import erasure
+
+        return await self._worker.run(erasure.purge_tenant, tenant_id, dry_run, compact)
+
+    async def purges(self) -> list[PurgeResult]:
+        """Return the purge records, oldest first."""
+        from esctl.store.postgres import erasure
+
+        return await self._worker.run_again_if_lost(erasure.purges)
 
     # -- projections ------------------------------------------------------------------------
 
