@@ -5,6 +5,7 @@ from __future__ import annotations
 from esctl.testing.aggregates import RepositoryContract
 from esctl.testing.appending import AppendContract
 from esctl.testing.chunks import ChunkContract
+from esctl.testing.erasure import ErasureContract
 from esctl.testing.inspection import InspectionContract
 from esctl.testing.projections import ProjectionStorageContract
 from esctl.testing.properties import RandomAppendsContract
@@ -20,6 +21,7 @@ class EventStoreContract(
     InspectionContract,
     TenancyContract,
     RepositoryContract,
+    ErasureContract,
 ):
     """Everything an ``EventStore`` must do, as pytest tests: subclass it once per backend.
 
