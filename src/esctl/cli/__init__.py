@@ -48,7 +48,7 @@ def _closed_stdout(error: BaseException | None) -> bool:
 
 def typer_app() -> typer.Typer:
     """Return the Typer application with every command registered."""
-    from esctl.cli import demo, events, inspect, maintenance, projections, snapshots  # noqa: F401  (registers commands)
+    from esctl.cli import demo, erasure, events, inspect, maintenance, projections, snapshots  # noqa: F401  (registers commands)
     from esctl.cli.app import app
 
     # Importing the submodule ``esctl.cli.app`` bound the package's ``app`` to the module:

@@ -1,0 +1,220 @@
+"""``esctl purge`` (remove tenants, for offboarding) and ``esctl purges`` (the records purges left).
+
+Every store call goes through the ``EventStore`` interface (``purge_tenant``, ``purges``) and the
+projection runner; no SQL here.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from esctl.cli.app import app
+from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format
+from esctl.cli.runtime import load_app, note, open_store, plural, run, settings
+from esctl.cli.selection import parse_uuid
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from esctl.projections.registry import ProjectionRegistry
+    from esctl.store.erasure import PurgeResult
+
+PANEL = "Erasure"
+PURGE_COLUMNS = (
+    "tenant_id",
+    "events",
+    "streams",
+    "snapshots",
+    "documents",
+    "dead_letters",
+    "first_position",
+    "last_position",
+)
+RECORD_COLUMNS = ("purged_at", *PURGE_COLUMNS, "esctl_version")
+
+
+@app.command(rich_help_panel=PANEL)
+def purge(
+    tenant: Annotated[
+        list[str],
+        typer.Option("--tenant", help="A tenant to remove (a UUID); repeat for several.", show_default=False),
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be removed, by count; change nothing.")
+    ] = False,
+    compact: Annotated[
+        bool,
+        typer.Option("--compact", help="Give the freed space back afterwards (SQLite VACUUM, PostgreSQL VACUUM FULL)."),
+    ] = False,
+    fmt: FormatOption = None,
+) -> None:
+    """Remove every event, snapshot and projection row of a tenant, for good, and record it.
+
+    Each tenant goes in one transaction: its events, its snapshots, its part of every persisted
+    projection, the dead letters of its events. A purge record (tenant, time, counts, first and
+    last position, esctl version) stays in the store: `esctl purges` lists them, and `verify`
+    takes the positions it removed as expected. Other tenants' events keep their ids,
+    positions, times and bytes. On SQLite the deleted bytes are zeroed in the file and the WAL
+    is emptied. Afterwards each persisted projection with a checkpoint is corrected: per-tenant
+    read models lose the tenant's part, the others are rebuilt (load your projections with
+    --app). What esctl cannot reach (backups, earlier dumps, a server's WAL archive) is in the
+    README's erasure section.
+
+    Prints one row per tenant with what was (or, with --dry-run, would be) removed.
+
+    **Examples**
+
+        esctl purge --tenant 00000000-0000-4000-8000-00000000000a --dry-run
+        esctl purge --tenant 00000000-0000-4000-8000-00000000000a --tenant 00000000-0000-4000-8000-00000000000b --yes
+    """
+    tenants = list(dict.fromkeys(parse_uuid(text, "--tenant") for text in tenant))
+    fmt = resolve_format(fmt)
+    registry = _registry()
+    if dry_run:
+        results, actions = run(_plan(tenants, registry))
+        _write(fmt, results, actions)
+        for result in results:
+            note(f"Would purge {_counts(result)} of tenant {result.tenant_id} from {settings.shown_db}.")
+        return
+    if not yes:
+        _confirm(tenants)
+    results, actions = run(_purge(tenants, registry, compact=compact))
+    _write(fmt, results, actions)
+    for result in results:
+        if result.events or result.snapshots or result.documents:
+            note(f"Purged {_counts(result)} of tenant {result.tenant_id} from {settings.shown_db}.")
+        else:
+            note(f"Nothing stored for tenant {result.tenant_id}: nothing purged, no record written.")
+        for text in result.notes:
+            note(f"Note: {text}.")
+    for name, action in actions.items():
+        note(f"Projection {name}: {action}.")
+
+
+@app.command(rich_help_panel=PANEL)
+def purges(fmt: FormatOption = None) -> None:
+    """List the purge records: which tenant, when, what was removed, by which esctl.
+
+    **Examples**
+
+        esctl purges
+        esctl purges --format json
+    """
+    fmt = resolve_format(fmt)
+    records = run(_records())
+    writer = RowWriter(fmt, RECORD_COLUMNS)
+    writer.write(_record_row(record) for record in records)
+    writer.close(footer="No purges." if not records else None)
+
+
+def _counts(result: PurgeResult) -> str:
+    return ", ".join(
+        [
+            plural(result.events, "event"),
+            plural(result.streams, "stream"),
+            plural(result.snapshots, "snapshot"),
+            plural(result.documents, "projection document"),
+        ]
+    )
+
+
+def _record_row(result: PurgeResult) -> dict[str, Any]:
+    row = result.to_dict()
+    return {column: row[column] for column in RECORD_COLUMNS}
+
+
+def _write(fmt: OutputFormat, results: list[PurgeResult], actions: dict[str, str]) -> None:
+    columns = (*PURGE_COLUMNS, "projections")
+    writer = RowWriter(fmt, columns, table_columns=PURGE_COLUMNS)
+    rows = []
+    for result in results:
+        row = result.to_dict()
+        rows.append({**{c: row[c] for c in PURGE_COLUMNS}, "projections": actions})
+    writer.write(rows)
+    writer.close()
+
+
+def _confirm(tenants: list[UUID]) -> None:
+    """Ask on the terminal; declining, or no terminal to ask on, is exit 2 (scripts pass --yes)."""
+    from esctl.errors import UsageError
+
+    what = ", ".join(str(t) for t in tenants)
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"purging tenant {what} needs confirmation and stdin is not a terminal",
+            hint="pass --yes to skip the question, or --dry-run to see what would go",
+        )
+    try:
+        confirmed = typer.confirm(f"Purge every event of tenant {what}? This cannot be undone.", err=True)
+    except typer.Abort:  # Ctrl-D or Ctrl-C at the prompt
+        confirmed = False
+    if not confirmed:
+        raise UsageError(f"purging tenant {what} declined", hint="pass --yes to skip the question")
+
+
+def _registry() -> ProjectionRegistry:
+    """The built-in projections and those the user's modules (--app) register."""
+    modules = load_app()
+    from esctl.projections.registry import default_projections
+
+    for module_name in modules:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            default_projections.register_module(module)
+    return default_projections
+
+
+async def _plan(tenants: list[UUID], registry: ProjectionRegistry) -> tuple[list[PurgeResult], dict[str, str]]:
+    from esctl.projections.runner import ProjectionRunner
+
+    async with open_store(readonly=True) as store:
+        results = [await store.purge_tenant(tenant, dry_run=True) for tenant in tenants]
+        statuses = await ProjectionRunner(store, registry).statuses()
+    actions = {s.name: _action(s.kind, registry, s.name, planned=True) for s in statuses if s.checkpoint is not None}
+    return results, actions
+
+
+async def _purge(
+    tenants: list[UUID], registry: ProjectionRegistry, *, compact: bool
+) -> tuple[list[PurgeResult], dict[str, str]]:
+    from esctl.projections.runner import ProjectionRunner
+
+    async with open_store(readonly=False, create=False) as store:
+        results = [await store.purge_tenant(tenant, compact=compact) for tenant in tenants]
+        runner = ProjectionRunner(store, registry)
+        purged = [r.tenant_id for r in results if r.events]
+        actions: dict[str, str] = {}
+        if not purged:
+            return results, actions
+        for status in await runner.statuses():
+            if status.checkpoint is None:
+                continue
+            action = _action(status.kind, registry, status.name)
+            actions[status.name] = action
+            if not status.kind:
+                continue
+            spec = registry.get(status.name)
+            if spec.per_tenant:
+                for tenant in purged:
+                    await runner.rebuild(status.name, tenant_id=tenant)
+            else:
+                await runner.rebuild(status.name)
+    return results, actions
+
+
+def _action(kind: str, registry: ProjectionRegistry, name: str, *, planned: bool = False) -> str:
+    """What the purge does to a stored projection's read model, as the output says it."""
+    if not kind:
+        return "not loaded: its read model may still count the tenant; rebuild it with --app"
+    if registry.get(name).per_tenant:
+        return "would drop the tenant's part" if planned else "dropped the tenant's part"
+    return "would be rebuilt" if planned else "rebuilt"
+
+
+async def _records() -> list[PurgeResult]:
+    async with open_store(readonly=True) as store:
+        return await store.purges()
