@@ -125,9 +125,9 @@ def position_findings(conn: Conn, limit: int) -> list[Finding]:
     """
     sql = (
         "SELECT previous, position FROM ("
-        " SELECT position, kept, LAG(position, 1, 0::bigint) OVER (ORDER BY position) AS previous FROM ("
-        "  SELECT position, true AS kept FROM events UNION ALL SELECT position, false FROM purged_positions"
-        f" ) AS logged) AS steps WHERE position != previous + 1 AND kept ORDER BY position LIMIT {int(limit)}"
+        " SELECT position, LAG(position, 1, 0::bigint) OVER (ORDER BY position) AS previous FROM ("
+        "  SELECT position FROM events UNION ALL SELECT position FROM purged_positions"
+        f" ) AS logged) AS steps WHERE position != previous + 1 ORDER BY position LIMIT {int(limit)}"
     )
     return [
         Finding("positions", f"position {position} follows {previous}: {_missing(previous, position)}", position)

@@ -127,9 +127,9 @@ def position_findings(conn: sqlite3.Connection, limit: int) -> list[Finding]:
     """
     sql = (
         "SELECT previous, position FROM ("
-        " SELECT position, kept, LAG(position, 1, 0) OVER (ORDER BY position) AS previous FROM ("
-        "  SELECT position, 1 AS kept FROM events UNION ALL SELECT position, 0 FROM purged_positions))"
-        f" WHERE position != previous + 1 AND kept LIMIT {int(limit)}"
+        " SELECT position, LAG(position, 1, 0) OVER (ORDER BY position) AS previous FROM ("
+        "  SELECT position FROM events UNION ALL SELECT position FROM purged_positions))"
+        f" WHERE position != previous + 1 LIMIT {int(limit)}"
     )
     return [
         Finding("positions", f"position {position} follows {previous}: {_missing(previous, position)}", position)
