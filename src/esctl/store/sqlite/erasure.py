@@ -53,8 +53,8 @@ def purge_tenant(conn: sqlite3.Connection, tenant_id: UUID, dry_run: bool, compa
             raise
     finally:
         conn.execute(f"PRAGMA secure_delete = {secure}")
-    if not (result.events or result.snapshots or result.documents):
-        return result
+    # Checkpoint even when nothing was found: a purge the readers kept from checkpointing is
+    # completed by running it again.
     notes: list[str] = []
     if not conn.in_transaction and conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
