@@ -91,6 +91,7 @@ _EXPORTS: dict[str, str] = {
     "SnapshotStore": "esctl.store.snapshots",
     "InMemorySnapshotStore": "esctl.store.memory",
     "SQLiteSnapshotStore": "esctl.store.sqlite.snapshots",
+    "Personal": "esctl.personal",
 }
 
 __all__ = [
@@ -125,6 +126,7 @@ __all__ = [
     "InvalidInputError",
     "NotFoundError",
     "OptimisticLockError",
+    "Personal",
     "Projection",
     "ProjectionError",
     "ProjectionNotFoundError",
@@ -220,6 +222,7 @@ if TYPE_CHECKING:
     from esctl.events import DomainEvent, EventStream, GenericEvent, StoredEvent, TenantDomainEvent, uuid7
     from esctl.handlers import get_handled_event_type, is_event_handler
     from esctl.ingest import EventReader, ImportResult, import_events
+    from esctl.personal import Personal
     from esctl.projections.base import DeclarativeProjection, Projection, handles
     from esctl.projections.persisted import ReadModel, SQLProjection
     from esctl.projections.registry import ProjectionRegistry, default_projections, register_projection

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from esctl.events import DomainEvent, EventStream, StoredEvent
     from esctl.registry import EventRegistry
-    from esctl.store.erasure import PurgeResult
+    from esctl.store.erasure import PurgeResult, RedactionPlan, RedactResult
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
     from esctl.store.readmodel import ProjectionStorage
     from esctl.store.snapshots import SnapshotStore
@@ -644,6 +644,75 @@ class EventStore(abc.ABC):
         Example:
             >>> # for record in await store.purges(): print(record.tenant_id, record.events)
         """
+        return []
+
+    async def redact(
+        self,
+        *,
+        aggregate_id: UUID | None = None,
+        tenant_id: UUID | None = None,
+        actor_id: str | None = None,
+        registry: EventRegistry | None = None,
+        dry_run: bool = False,
+    ) -> RedactResult:
+        """Overwrite the personal fields of the selected events with ``esctl.personal.REDACTED``.
+
+        Selects one aggregate's events (``aggregate_id``), or one actor's within a tenant
+        (``tenant_id`` and ``actor_id``). Each event keeps its id, type, versions, position,
+        times, tenant and other fields; only the fields its class declares
+        ``Annotated[str, Personal]`` change. The snapshots of the aggregates touched are
+        dropped, and a redaction record is written, in the same transaction. Redacting again
+        changes nothing.
+
+        Args:
+            aggregate_id: Redact this aggregate's events.
+            tenant_id: With ``actor_id``: redact this actor's events in this tenant.
+            actor_id: The actor (``DomainEvent.actor_id``) whose events to redact.
+            registry: Where the event classes are (default: the global registry).
+            dry_run: Count what would change and change nothing.
+
+        Returns:
+            What was (or would be) overwritten.
+
+        Raises:
+            UsageError: Neither selection is given, or some selected events are of types whose
+                personal fields are not declared (named in the message): nothing is changed.
+
+        Example:
+            >>> # result = await store.redact(tenant_id=acme, actor_id="user-42", dry_run=True)
+        """
+        from esctl.errors import UsageError
+        from esctl.registry import default_registry
+        from esctl.store.erasure import plan_redaction
+
+        if aggregate_id is not None:
+            selection = f"aggregate_id={aggregate_id}"
+            options = ReadOptions(aggregate_id=aggregate_id)
+        elif tenant_id is not None and actor_id is not None:
+            selection = f"tenant_id={tenant_id} actor_id={actor_id}"
+            options = ReadOptions(tenant_id=tenant_id)
+        else:
+            raise UsageError("redact needs an aggregate id, or a tenant and an actor id")
+        selected = [s async for s in self.read_all(options) if actor_id is None or s.event.actor_id == actor_id]
+        chosen = registry if registry is not None else default_registry
+        plan = plan_redaction(selected, chosen, selection, dry_run=dry_run)
+        if not plan.rewrites:
+            return plan.result
+        if dry_run:
+            snapshots = self.snapshot_store()
+            count = sum([await snapshots.get_snapshot(aid, kind) is not None for kind, aid in plan.aggregates])
+            return dataclasses.replace(plan.result, snapshots=count)
+        return await self._apply_redaction(plan)
+
+    async def _apply_redaction(self, plan: RedactionPlan) -> RedactResult:
+        """Write ``plan`` in one transaction: payloads, snapshots dropped, the record; return the
+        result with the snapshots counted. Backends implement it; the generic version refuses."""
+        from esctl.errors import UsageError
+
+        raise UsageError(f"{type(self).__name__} cannot redact events")
+
+    async def redactions(self) -> list[RedactResult]:
+        """Return the store's redaction records, oldest first (the generic version: none)."""
         return []
 
     def snapshot_store(self) -> SnapshotStore:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from esctl.testing.aggregates import RepositoryContract
 from esctl.testing.appending import AppendContract
 from esctl.testing.chunks import ChunkContract
-from esctl.testing.erasure import ErasureContract
+from esctl.testing.erasure import ErasureContract, RedactionContract
 from esctl.testing.inspection import InspectionContract
 from esctl.testing.projections import ProjectionStorageContract
 from esctl.testing.properties import RandomAppendsContract
@@ -22,6 +22,7 @@ class EventStoreContract(
     TenancyContract,
     RepositoryContract,
     ErasureContract,
+    RedactionContract,
 ):
     """Everything an ``EventStore`` must do, as pytest tests: subclass it once per backend.
 

@@ -9,21 +9,50 @@ of every projection equals the one built from a store that never had the tenant.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from esctl.errors import UsageError
 from esctl.events import DomainEvent
+from esctl.personal import REDACTED, Personal
 from esctl.projections.runner import ProjectionRunner
+from esctl.registry import register_event
 from esctl.store.interface import EventStore
 from esctl.store.readmodel import Document, ProjectionStorage
 from esctl.store.snapshots import Snapshot
 from esctl.store.types import ReadOptions
 from esctl.testing.base import StoreContract
-from esctl.testing.events import TENANTS, History, item, projections
+from esctl.testing.events import REGISTRY, T0, TENANTS, History, item, projections
+
+
+@register_event(registry=REGISTRY)
+class ContactChanged(DomainEvent):
+    """A customer's contact details changed: two personal fields, one that is not."""
+
+    event_type: str = "test.ContactChanged"
+    aggregate_type: str = "Customer"
+    email: Annotated[str, Personal]
+    name: Annotated[str | None, Personal] = None
+    plan: str
+
+
+def contact(customer: UUID, version: int, tenant: UUID, actor: str, email: str) -> ContactChanged:
+    """Return a ``ContactChanged`` of ``customer`` at ``version`` by ``actor``."""
+    return ContactChanged(
+        aggregate_id=customer,
+        aggregate_version=version,
+        tenant_id=tenant,
+        actor_id=actor,
+        email=email,
+        name=f"Name of {email}",
+        plan="gold",
+        occurred_at=T0,
+    )
+
 
 _ops = st.lists(st.tuples(st.integers(0, 7), st.integers(-50, 50)), min_size=1, max_size=40)
 
@@ -167,3 +196,76 @@ class ErasureContract(StoreContract):
         assert result.first_position is None
         assert await dump_lines(store) == before
         assert await store.purges() == []
+
+
+class RedactionContract(StoreContract):
+    """``redact``: personal fields overwritten, everything else kept, snapshots dropped, recorded."""
+
+    @pytest.mark.asyncio
+    async def test_redact_overwrites_personal_fields_and_keeps_everything_else(self, store: EventStore) -> None:
+        acme = uuid4()
+        ann, bob = uuid4(), uuid4()
+        await store.append_batch(
+            [
+                contact(ann, 1, acme, "ann", "ann@example.com"),
+                contact(bob, 1, acme, "bob", "bob@example.com"),
+                contact(ann, 2, acme, "ann", "ann@new.example.com"),
+            ]
+        )
+        snapshots = store.snapshot_store()
+        await snapshots.save_snapshot(Snapshot(ann, "Customer", 2, {"email": "ann@new.example.com"}, tenant_id=acme))
+        await snapshots.save_snapshot(Snapshot(bob, "Customer", 1, {"email": "bob@example.com"}, tenant_id=acme))
+        before = await dump_lines(store)
+        positions = [(s.global_position, s.event.event_id, s.stream_position) async for s in store.read_all()]
+
+        planned = await store.redact(aggregate_id=ann, registry=REGISTRY, dry_run=True)
+        assert await dump_lines(store) == before
+        result = await store.redact(aggregate_id=ann, registry=REGISTRY)
+
+        assert (planned.events, planned.streams, planned.snapshots) == (result.events, result.streams, 1)
+        assert (result.events, result.first_position, result.last_position) == (2, 1, 3)
+        assert result.fields == {"test.ContactChanged": ["email", "name"]}
+        after = [s async for s in store.read_all()]
+        assert [(s.global_position, s.event.event_id, s.stream_position) for s in after] == positions
+        redacted = [s.event for s in after if s.event.aggregate_id == ann]
+        assert all(isinstance(e, ContactChanged) for e in redacted)
+        assert [(e.email, e.name, e.plan, e.actor_id, e.tenant_id) for e in redacted] == [  # type: ignore[attr-defined]
+            (REDACTED, REDACTED, "gold", "ann", acme)
+        ] * 2
+        lines = await dump_lines(store)
+        assert lines[1] == before[1]  # bob's event, byte for byte
+        assert b"ann@" not in b"".join(lines)
+        assert await snapshots.get_snapshot(ann, "Customer") is None
+        assert await snapshots.get_snapshot(bob, "Customer") is not None
+        assert (await store.verify(REGISTRY)).ok
+        again = await store.redact(aggregate_id=ann, registry=REGISTRY)
+        assert again.events == 0
+        assert [(r.selection, r.events) for r in await store.redactions()] == [(f"aggregate_id={ann}", 2)]
+
+    @pytest.mark.asyncio
+    async def test_redact_by_tenant_and_actor_touches_only_that_actors_events(self, store: EventStore) -> None:
+        acme, globex = uuid4(), uuid4()
+        first, second, third = uuid4(), uuid4(), uuid4()
+        await store.append_batch(
+            [
+                contact(first, 1, acme, "ann", "ann@acme.example"),
+                contact(second, 1, acme, "bob", "bob@acme.example"),
+                contact(third, 1, globex, "ann", "ann@globex.example"),
+            ]
+        )
+        result = await store.redact(tenant_id=acme, actor_id="ann", registry=REGISTRY)
+        assert (result.events, result.first_position) == (1, 1)
+        emails = [s.event.email async for s in store.read_all()]  # type: ignore[attr-defined]
+        assert emails == [REDACTED, "bob@acme.example", "ann@globex.example"]
+
+    @pytest.mark.asyncio
+    async def test_redact_refuses_types_it_cannot_judge_and_changes_nothing(self, store: EventStore) -> None:
+        acme = uuid4()
+        customer = uuid4()
+        await store.append_batch([contact(customer, 1, acme, "ann", "ann@example.com")])
+        await store.append_batch([item(customer, 1, tenant_id=acme)])  # a Cart stream of the same id
+        before = await dump_lines(store)
+        with pytest.raises(UsageError, match=r"test\.ItemAdded"):
+            await store.redact(aggregate_id=customer, registry=REGISTRY)
+        assert await dump_lines(store) == before
+        assert await store.redactions() == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -12,7 +12,7 @@ from uuid import UUID
 
 from esctl.events import DomainEvent, StoredEvent, stream_id
 from esctl.store.documents import DocumentTables, MemoryProjectionStorage
-from esctl.store.erasure import PurgeResult
+from esctl.store.erasure import PurgeResult, RedactionPlan, RedactResult
 from esctl.store.interface import EventStore
 from esctl.store.memory.erasure import drop_tenant_documents, plan_purge
 from esctl.store.memory.snapshots import InMemorySnapshotStore
@@ -45,6 +45,7 @@ class InMemoryEventStore(EventStore):
         self._snapshots = InMemorySnapshotStore()
         self._last = 0  # the last position taken: a purge leaves holes, positions are never reused
         self._purges: list[tuple[PurgeResult, frozenset[int]]] = []
+        self._redactions: list[RedactResult] = []
 
     # -- the classic API's helpers ------------------------------------------------------------
 
@@ -198,6 +199,26 @@ class InMemoryEventStore(EventStore):
     async def purges(self) -> list[PurgeResult]:
         """Return the purge records, oldest first."""
         return [result for result, _ in self._purges]
+
+    async def _apply_redaction(self, plan: RedactionPlan) -> RedactResult:
+        """Swap in the redacted events and drop the aggregates' snapshots; nothing is awaited."""
+        for rewrite in plan.rewrites:
+            index = bisect_left(self._events, rewrite.position, key=_position)
+            stored = replace(self._events[index], event=rewrite.event)
+            self._events[index] = stored
+            self._by_id[rewrite.event.event_id] = stored
+            key = (rewrite.event.aggregate_type, rewrite.event.aggregate_id)
+            self._streams[key][rewrite.event.aggregate_version - 1] = stored
+        dropped = 0
+        for kind, aggregate_id in plan.aggregates:
+            dropped += await self._snapshots.delete_snapshot(aggregate_id, kind)
+        result = replace(plan.result, snapshots=dropped)
+        self._redactions.append(result)
+        return result
+
+    async def redactions(self) -> list[RedactResult]:
+        """Return the redaction records, oldest first."""
+        return list(self._redactions)
 
     async def verify(self, registry: EventRegistry | None = None, *, max_findings: int = 1000) -> VerifyReport:
         """Check the events (see ``EventStore.verify``); positions a purge removed are expected holes."""

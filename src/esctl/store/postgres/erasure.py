@@ -16,7 +16,8 @@ from uuid import UUID
 
 import psycopg
 
-from esctl.store.erasure import PurgeResult, esctl_version
+from esctl.codec import dumps
+from esctl.store.erasure import PurgeResult, RedactionPlan, RedactResult, esctl_version, redaction_from_row
 from esctl.timeutil import from_micros, now_micros, to_micros
 
 Conn = psycopg.Connection[tuple[Any, ...]]
@@ -128,11 +129,55 @@ def _plan(conn: Conn, tenant: dict[str, str], tenant_id: UUID, *, dry_run: bool)
     )
 
 
-def _vacuum(conn: Conn, *, full: bool) -> None:
+def _vacuum(conn: Conn, *, full: bool, tables: tuple[str, ...] = _TABLES) -> None:
     # VACUUM cannot run inside a transaction block: autocommit for these statements only.
     conn.autocommit = True
     try:
-        for table in _TABLES:
+        for table in tables:
             conn.execute(f"VACUUM {'FULL ' if full else ''}{table}")
     finally:
         conn.autocommit = False
+
+
+_REDACTION_COLUMNS = (
+    "selection, redacted_at, events, streams, snapshots, fields, first_position, last_position, esctl_version"
+)
+
+
+def apply_redaction(conn: Conn, plan: RedactionPlan) -> RedactResult:
+    """Write a redaction in one transaction, then vacuum the tables it touched."""
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE events SET payload = %s::json WHERE position = %s",
+            [(rewrite.payload.decode(), rewrite.position) for rewrite in plan.rewrites],
+        )
+    dropped = 0
+    for kind, aggregate_id in plan.aggregates:
+        dropped += conn.execute(
+            "DELETE FROM snapshots WHERE aggregate_type = %s AND aggregate_id = %s", (kind, str(aggregate_id))
+        ).rowcount
+    result = replace(plan.result, snapshots=dropped)
+    conn.execute(
+        f"INSERT INTO redactions ({_REDACTION_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            result.selection,
+            to_micros(result.redacted_at),
+            result.events,
+            result.streams,
+            result.snapshots,
+            dumps(result.fields),
+            result.first_position,
+            result.last_position,
+            result.esctl_version,
+        ),
+    )
+    conn.commit()
+    _vacuum(conn, full=False, tables=("events", "snapshots"))
+    return result
+
+
+def redactions(conn: Conn) -> list[RedactResult]:
+    """Return the redaction records, oldest first."""
+    rows = conn.execute(f"SELECT {_REDACTION_COLUMNS} FROM redactions ORDER BY id").fetchall()
+    conn.rollback()
+    return [redaction_from_row(row) for row in rows]

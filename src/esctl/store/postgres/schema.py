@@ -5,7 +5,7 @@ so one database can hold several stores, one per schema. Migrations run in one t
 under an advisory lock, so several processes may run ``esctl init`` at once and a crash never
 leaves a half-migrated store. New migrations go at the end of ``MIGRATIONS``; a released one is
 never edited. The version numbers follow the SQLite store's: 1 the event log, 2 projections,
-3 snapshots, 4 purge records.
+3 snapshots, 4 purge records, 5 redaction records.
 """
 
 from __future__ import annotations
@@ -142,6 +142,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         CREATE TABLE purged_positions (
             position bigint NOT NULL PRIMARY KEY,
             purge_id bigint NOT NULL
+        )
+        """,
+    ),
+    # 5: redactions (esctl redact), as in the SQLite store's migration 5.
+    (
+        """
+        CREATE TABLE redactions (
+            id             bigserial PRIMARY KEY,
+            selection      text    NOT NULL,
+            redacted_at    bigint  NOT NULL,
+            events         bigint  NOT NULL,
+            streams        bigint  NOT NULL,
+            snapshots      bigint  NOT NULL,
+            fields         bytea   NOT NULL,
+            first_position bigint,
+            last_position  bigint,
+            esctl_version  text    NOT NULL
         )
         """,
     ),

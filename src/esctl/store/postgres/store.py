@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from esctl.events import DomainEvent, StoredEvent
     from esctl.registry import EventRegistry
-    from esctl.store.erasure import PurgeResult
+    from esctl.store.erasure import PurgeResult, RedactionPlan, RedactResult
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
     from esctl.store.postgres.listener import Listener
     from esctl.store.postgres.snapshots import PostgresSnapshotStore
@@ -324,6 +324,18 @@ class PostgresEventStore(EventStore):
         from esctl.store.postgres import erasure
 
         return await self._worker.run_again_if_lost(erasure.purges)
+
+    async def _apply_redaction(self, plan: RedactionPlan) -> RedactResult:
+        """Overwrite the payloads in one transaction, then vacuum; see ``EventStore.redact``."""
+        from esctl.store.postgres import erasure
+
+        return await self._worker.run(erasure.apply_redaction, plan)
+
+    async def redactions(self) -> list[RedactResult]:
+        """Return the redaction records, oldest first."""
+        from esctl.store.postgres import erasure
+
+        return await self._worker.run_again_if_lost(erasure.redactions)
 
     # -- projections ------------------------------------------------------------------------
 

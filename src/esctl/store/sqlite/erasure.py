@@ -10,9 +10,11 @@ still hold the rows as they were appended. ``compact`` adds a ``VACUUM`` to give
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from uuid import UUID
 
-from esctl.store.erasure import PurgeResult, esctl_version
+from esctl.codec import dumps
+from esctl.store.erasure import PurgeResult, RedactionPlan, RedactResult, esctl_version, redaction_from_row
 from esctl.timeutil import from_micros, now_micros, to_micros
 
 _COUNTS = """
@@ -67,8 +69,6 @@ def purge_tenant(conn: sqlite3.Connection, tenant_id: UUID, dry_run: bool, compa
         conn.execute("VACUUM")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     if notes:
-        from dataclasses import replace
-
         result = replace(result, notes=tuple(notes))
     return result
 
@@ -138,3 +138,61 @@ def _remove(conn: sqlite3.Connection, result: PurgeResult) -> None:
     conn.execute("DELETE FROM events WHERE tenant_id = :t", tenant)
     conn.execute("DELETE FROM snapshots WHERE tenant_id = :t", tenant)
     conn.execute("DELETE FROM projection_documents WHERE tenant = :t", tenant)
+
+
+_REDACTION_COLUMNS = (
+    "selection, redacted_at, events, streams, snapshots, fields, first_position, last_position, esctl_version"
+)
+
+
+def apply_redaction(conn: sqlite3.Connection, plan: RedactionPlan) -> RedactResult:
+    """Write a redaction in one transaction with secure deletion, then checkpoint the WAL."""
+    secure = int(conn.execute("PRAGMA secure_delete").fetchone()[0])
+    conn.execute("PRAGMA secure_delete = ON")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "UPDATE events SET payload = ? WHERE position = ?",
+                [(rewrite.payload, rewrite.position) for rewrite in plan.rewrites],
+            )
+            dropped = 0
+            for kind, aggregate_id in plan.aggregates:
+                dropped += conn.execute(
+                    "DELETE FROM snapshots WHERE aggregate_type = ? AND aggregate_id = ?", (kind, str(aggregate_id))
+                ).rowcount
+            result = replace(plan.result, snapshots=dropped)
+            conn.execute(
+                f"INSERT INTO redactions ({_REDACTION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _redaction_row(result),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {secure}")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return result
+
+
+def redactions(conn: sqlite3.Connection) -> list[RedactResult]:
+    """Return the redaction records, oldest first."""
+    rows = conn.execute(f"SELECT {_REDACTION_COLUMNS} FROM redactions ORDER BY id").fetchall()
+    return [redaction_from_row(row) for row in rows]
+
+
+def _redaction_row(result: RedactResult) -> tuple[object, ...]:
+    return (
+        result.selection,
+        to_micros(result.redacted_at),
+        result.events,
+        result.streams,
+        result.snapshots,
+        dumps(result.fields),
+        result.first_position,
+        result.last_position,
+        result.esctl_version,
+    )

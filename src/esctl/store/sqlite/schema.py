@@ -122,6 +122,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID
         """,
     ),
+    # 5: redactions (esctl redact): one record per redaction of personal fields.
+    (
+        """
+        CREATE TABLE redactions (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            selection      TEXT    NOT NULL,
+            redacted_at    INTEGER NOT NULL,
+            events         INTEGER NOT NULL,
+            streams        INTEGER NOT NULL,
+            snapshots      INTEGER NOT NULL,
+            fields         BLOB    NOT NULL,
+            first_position INTEGER,
+            last_position  INTEGER,
+            esctl_version  TEXT    NOT NULL
+        )
+        """,
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from esctl.events import DomainEvent, StoredEvent
     from esctl.registry import EventRegistry
-    from esctl.store.erasure import PurgeResult
+    from esctl.store.erasure import PurgeResult, RedactionPlan, RedactResult
     from esctl.store.inspection import StoreStats, StreamInfo, TenantInfo, VerifyReport
     from esctl.store.readmodel import ProjectionStorage
     from esctl.store.sqlite.snapshots import SQLiteSnapshotStore
@@ -387,6 +387,18 @@ class SQLiteEventStore(EventStore):
         from esctl.store.sqlite import erasure
 
         return await self._worker.run(erasure.purges)
+
+    async def _apply_redaction(self, plan: RedactionPlan) -> RedactResult:
+        """Overwrite the payloads in one transaction with secure deletion; see ``EventStore.redact``."""
+        from esctl.store.sqlite import erasure
+
+        return await self._worker.run(erasure.apply_redaction, plan)
+
+    async def redactions(self) -> list[RedactResult]:
+        """Return the redaction records, oldest first."""
+        from esctl.store.sqlite import erasure
+
+        return await self._worker.run(erasure.redactions)
 
     # -- projections ------------------------------------------------------------------------
 
