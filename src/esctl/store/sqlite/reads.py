@@ -42,7 +42,7 @@ def pages(conn: sqlite3.Connection, options: ReadOptions, convert: Callable[[lis
         if not rows:
             return
         if backward:
-            upper = int(rows[-1][0]) + 1
+            upper = int(rows[-1][0]) - 1
         else:
             after = int(rows[-1][0])
         if remaining is not None:
