@@ -225,3 +225,125 @@ def test_kill_9_during_a_purge_leaves_all_of_the_tenant_or_none(tmp_path: Path) 
 @pytest.mark.slow
 def test_kill_9_during_a_purge_leaves_all_of_the_tenant_or_none_many_times(tmp_path: Path) -> None:
     _kill_during_purge(tmp_path, 20)
+
+
+CRM_APP = """
+from typing import Annotated
+
+from esctl import DeclarativeProjection, DomainEvent, Personal, handles, register_event, register_projection
+
+
+@register_event
+class ContactChanged(DomainEvent):
+    event_type: str = "crm.ContactChanged"
+    aggregate_type: str = "Customer"
+    email: Annotated[str, Personal]
+    plan: str
+
+
+@register_event
+class PlanChanged(DomainEvent):
+    event_type: str = "crm.PlanChanged"
+    aggregate_type: str = "Customer"
+    plan: str
+
+
+class Emails(DeclarativeProjection):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emails: dict[str, str] = {}
+
+    @handles(ContactChanged)
+    async def _changed(self, event: ContactChanged) -> None:
+        self.emails[str(event.aggregate_id)] = event.email
+
+
+register_projection(Emails, name="emails")
+"""
+
+
+def crm_event(number: int, customer: UUID, version: int, actor: str, **fields: object) -> dict[str, object]:
+    return {
+        "event_id": f"01a00000-0000-7000-8000-{number:012x}",
+        "event_type": "crm.ContactChanged" if "email" in fields else "crm.PlanChanged",
+        "occurred_at": "2026-11-01T08:00:00Z",
+        "aggregate_type": "Customer",
+        "aggregate_id": str(customer),
+        "aggregate_version": version,
+        "tenant_id": str(TENANT_A),
+        "actor_id": actor,
+        **fields,
+    }
+
+
+def test_redact_overwrites_the_personal_values_in_the_files_bytes_and_replay_still_works(tmp_path: Path) -> None:
+    app = tmp_path / "crm_app.py"
+    app.write_text(CRM_APP)
+    db = tmp_path / "events.db"
+    ann, bob = UUID(int=0xA11), UUID(int=0xB0B)
+    events = [
+        crm_event(1, ann, 1, "ann", email="ann.secret@example.com", plan="gold"),
+        crm_event(2, bob, 1, "bob", email="bob.keeps@example.com", plan="free"),
+        crm_event(3, ann, 2, "ann", email="ann.second.secret@example.com", plan="gold"),
+    ]
+    lines = b"".join(json.dumps(e).encode() + b"\n" for e in events)
+    appended = run_esctl("--db", str(db), "--app", str(app), "append", "-", input=lines)
+    assert appended.returncode == 0, appended.stderr
+    esctl = ("--db", str(db), "--app", str(app))
+    listed = json.loads(run_esctl(*esctl, "types", "crm.ContactChanged", "--format", "ndjson").stdout)
+    assert listed["personal"] == ["email"]
+    before = files_of(tmp_path)
+    positions = [(d["position"], d["event_id"], d["aggregate_version"]) for d in map(json.loads, _dump(esctl))]
+
+    dry = run_esctl(*esctl, "redact", "--aggregate-id", str(ann), "--dry-run", "--format", "ndjson")
+    assert dry.returncode == 0, dry.stderr
+    assert files_of(tmp_path) == before
+    done = run_esctl(*esctl, "redact", "--aggregate-id", str(ann), "--yes", "--format", "ndjson")
+    assert done.returncode == 0, done.stderr
+
+    planned, result = json.loads(dry.stdout), json.loads(done.stdout)
+    assert (planned["events"], planned["streams"]) == (result["events"], result["streams"]) == (2, 1)
+    assert result["fields"] == {"crm.ContactChanged": ["email"]}
+    raw = b"".join(files_of(tmp_path).values())
+    assert b"ann.secret@example.com" not in raw
+    assert b"ann.second.secret@example.com" not in raw
+    assert b"bob.keeps@example.com" in raw
+    dumped_after = [json.loads(line) for line in _dump(esctl)]
+    assert [(d["position"], d["event_id"], d["aggregate_version"]) for d in dumped_after] == positions
+    assert [d["email"] for d in dumped_after] == ["[redacted]", "bob.keeps@example.com", "[redacted]"]
+    assert run_esctl("-q", *esctl, "verify").returncode == 0
+    replayed = run_esctl(*esctl, "replay", "--projection", "emails", "--format", "json")
+    assert replayed.returncode == 0, replayed.stderr
+    assert b"[redacted]" in replayed.stdout
+    assert b"bob.keeps@example.com" in replayed.stdout
+    records = [json.loads(line) for line in run_esctl(*esctl, "redactions", "--format", "ndjson").stdout.splitlines()]
+    assert [(r["selection"], r["events"]) for r in records] == [(f"aggregate_id={ann}", 2)]
+
+
+def test_redact_refuses_without_app_naming_the_types_and_changes_nothing(tmp_path: Path) -> None:
+    app = tmp_path / "crm_app.py"
+    app.write_text(CRM_APP)
+    db = tmp_path / "events.db"
+    ann = UUID(int=0xA11)
+    events = [
+        crm_event(1, ann, 1, "ann", email="ann@example.com", plan="gold"),
+        crm_event(2, ann, 2, "ann", plan="silver"),
+    ]
+    lines = b"".join(json.dumps(e).encode() + b"\n" for e in events)
+    assert run_esctl("--db", str(db), "--app", str(app), "append", "-", input=lines).returncode == 0
+    before = files_of(tmp_path)
+    bare = run_esctl("--db", str(db), "redact", "--aggregate-id", str(ann), "--yes")
+    assert bare.returncode == ExitStatus.USAGE
+    assert "crm.ContactChanged, crm.PlanChanged" in bare.stderr.decode()
+    with_app = run_esctl("--db", str(db), "--app", str(app), "redact", "--aggregate-id", str(ann), "--yes")
+    assert with_app.returncode == ExitStatus.USAGE
+    assert error_lines(with_app.stderr.decode())[0].startswith(
+        "Error: cannot tell which fields are personal in event type crm.PlanChanged: nothing redacted"
+    )
+    assert files_of(tmp_path) == before
+
+
+def _dump(esctl: tuple[str, ...]) -> list[bytes]:
+    dumped = run_esctl(*esctl, "dump", "--format", "ndjson")
+    assert dumped.returncode == 0, dumped.stderr
+    return dumped.stdout.splitlines()

@@ -1,4 +1,5 @@
-"""``esctl purge`` (remove tenants, for offboarding) and ``esctl purges`` (the records purges left).
+"""``esctl purge`` (remove tenants, for offboarding), ``esctl purges`` (the records purges left),
+``esctl redact`` (overwrite a person's personal fields) and ``esctl redactions`` (their records).
 
 Every store call goes through the ``EventStore`` interface (``purge_tenant``, ``purges``) and the
 projection runner; no SQL here.
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from uuid import UUID
 
     from esctl.projections.registry import ProjectionRegistry
-    from esctl.store.erasure import PurgeResult
+    from esctl.store.erasure import PurgeResult, RedactResult
 
 PANEL = "Erasure"
 PURGE_COLUMNS = (
@@ -34,6 +35,8 @@ PURGE_COLUMNS = (
     "last_position",
 )
 RECORD_COLUMNS = ("purged_at", *PURGE_COLUMNS, "esctl_version")
+REDACT_COLUMNS = ("selection", "events", "streams", "snapshots", "fields", "first_position", "last_position")
+REDACTION_RECORD_COLUMNS = ("redacted_at", *REDACT_COLUMNS, "esctl_version")
 
 
 @app.command(rich_help_panel=PANEL)
@@ -109,6 +112,114 @@ def purges(fmt: FormatOption = None) -> None:
     writer = RowWriter(fmt, RECORD_COLUMNS)
     writer.write(_record_row(record) for record in records)
     writer.close(footer="No purges." if not records else None)
+
+
+@app.command(rich_help_panel=PANEL)
+def redact(
+    aggregate_id: Annotated[
+        str | None, typer.Option("--aggregate-id", help="Redact this aggregate's events (a UUID).", show_default=False)
+    ] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="With --actor-id: the tenant whose events to redact.", show_default=False),
+    ] = None,
+    actor_id: Annotated[
+        str | None, typer.Option("--actor-id", help="With --tenant: redact this actor's events.", show_default=False)
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be overwritten; change nothing.")] = False,
+    fmt: FormatOption = None,
+) -> None:
+    """Overwrite the personal fields of one aggregate's or one actor's events with '[redacted]'.
+
+    Which fields are personal is declared on the event classes (`Annotated[str, Personal]`,
+    listed by `esctl types`): load them with --app. Events of a type with no declaration are
+    not judged: the command refuses, naming those types, and changes nothing. Each event keeps
+    its id, type, versions, position, times, tenant and other fields, and still reads, dumps,
+    replays and verifies; the snapshots of the aggregates touched are dropped, and a record
+    is kept (`esctl redactions`). On SQLite the old values are zeroed in the file and the WAL.
+    Projections built from these events may still hold the old values: rebuild them.
+
+    **Examples**
+
+        esctl --app myapp.events redact --aggregate-id 0190a1b2-0000-7000-8000-000000000001 --dry-run
+        esctl --app myapp.events redact --tenant 00000000-0000-4000-8000-00000000000a --actor-id user-42 --yes
+    """
+    from esctl.errors import UsageError
+
+    if aggregate_id is not None and (tenant is not None or actor_id is not None):
+        raise UsageError("--aggregate-id selects on its own", hint="give --aggregate-id, or --tenant with --actor-id")
+    if aggregate_id is None and (tenant is None or actor_id is None):
+        raise UsageError("redact needs --aggregate-id, or --tenant with --actor-id", hint="see esctl redact --help")
+    selection: dict[str, Any] = (
+        {"aggregate_id": parse_uuid(aggregate_id, "--aggregate-id")}
+        if aggregate_id is not None
+        else {"tenant_id": parse_uuid(tenant or "", "--tenant"), "actor_id": actor_id}
+    )
+    fmt = resolve_format(fmt)
+    load_app()
+    if not dry_run and not yes:
+        planned = run(_redact(selection, dry_run=True))
+        if planned.events:
+            _confirm_redaction(planned)
+    result = run(_redact(selection, dry_run=dry_run))
+    writer = RowWriter(fmt, REDACT_COLUMNS)
+    row = result.to_dict()
+    writer.write([{c: row[c] for c in REDACT_COLUMNS}])
+    writer.close()
+    verb = "Would redact" if dry_run else "Redacted"
+    note(
+        f"{verb} {plural(result.events, 'event')} of {plural(result.streams, 'stream')} ({result.selection}); "
+        f"{plural(result.snapshots, 'snapshot')} {'would be ' if dry_run else ''}dropped."
+    )
+    if result.events and not dry_run:
+        note("Projections built from these events may still hold the old values: rebuild them (rebuild-projection).")
+
+
+@app.command(rich_help_panel=PANEL)
+def redactions(fmt: FormatOption = None) -> None:
+    """List the redaction records: which events, when, how many, which fields, by which esctl.
+
+    **Examples**
+
+        esctl redactions
+        esctl redactions --format json
+    """
+    fmt = resolve_format(fmt)
+    records = run(_redaction_records())
+    writer = RowWriter(fmt, REDACTION_RECORD_COLUMNS)
+    rows = [record.to_dict() for record in records]
+    writer.write({c: row[c] for c in REDACTION_RECORD_COLUMNS} for row in rows)
+    writer.close(footer="No redactions." if not records else None)
+
+
+def _confirm_redaction(planned: RedactResult) -> None:
+    from esctl.errors import UsageError
+
+    what = f"the personal fields of {plural(planned.events, 'event')} ({planned.selection})"
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"overwriting {what} needs confirmation and stdin is not a terminal",
+            hint="pass --yes to skip the question, or --dry-run to see what would change",
+        )
+    try:
+        confirmed = typer.confirm(f"Overwrite {what}? This cannot be undone.", err=True)
+    except typer.Abort:
+        confirmed = False
+    if not confirmed:
+        raise UsageError("redaction declined", hint="pass --yes to skip the question")
+
+
+async def _redact(selection: dict[str, Any], *, dry_run: bool) -> RedactResult:
+    from esctl.registry import default_registry
+
+    async with open_store(readonly=dry_run, create=False) as store:
+        return await store.redact(registry=default_registry, dry_run=dry_run, **selection)
+
+
+async def _redaction_records() -> list[RedactResult]:
+    async with open_store(readonly=True) as store:
+        return await store.redactions()
 
 
 def _counts(result: PurgeResult) -> str:

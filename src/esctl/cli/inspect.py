@@ -44,7 +44,7 @@ STREAM_COLUMNS = (
 )
 TENANT_COLUMNS = ("tenant_id", "events", "streams", "first_occurred_at", "last_occurred_at")
 STATS_COLUMNS = ("dimension", "value", "events")
-TYPE_COLUMNS = ("event_type", "class", "aggregate_type", "event_version", "fields", "schema")
+TYPE_COLUMNS = ("event_type", "class", "aggregate_type", "event_version", "fields", "personal", "schema")
 FINDING_COLUMNS = ("check", "position", "stream_id", "message")
 
 
@@ -225,8 +225,9 @@ def types(
 ) -> None:
     """List the registered event types (from `--app`) with their JSON schemas.
 
-    A table shows each type's class and payload fields; `--format json` or `ndjson` includes
-    the full JSON schema.
+    A table shows each type's class, payload fields and the fields declared personal
+    (`Annotated[str, Personal]`, what `esctl redact` overwrites); `--format json` or `ndjson`
+    includes the full JSON schema.
 
     **Examples**
 
@@ -235,6 +236,7 @@ def types(
     """
     from esctl.errors import UnknownEventTypeError
     from esctl.events import ENVELOPE_FIELDS
+    from esctl.personal import personal_fields
     from esctl.registry import default_registry
 
     loaded = load_app()
@@ -259,12 +261,15 @@ def types(
                 else None,
                 "event_version": cls.model_fields["event_version"].default,
                 "fields": fields,
+                "personal": list(personal_fields(cls)),
                 "schema": cls.model_json_schema(),
             }
         )
-    writer = RowWriter(fmt, TYPE_COLUMNS, table_columns=("event_type", "aggregate_type", "fields", "class"))
+    writer = RowWriter(fmt, TYPE_COLUMNS, table_columns=("event_type", "aggregate_type", "fields", "personal", "class"))
     if fmt is OutputFormat.table:
-        writer.write({**row, "fields": ", ".join(row["fields"])} for row in rows)
+        writer.write(
+            {**row, "fields": ", ".join(row["fields"]), "personal": ", ".join(row["personal"])} for row in rows
+        )
     else:
         writer.write(rows)
     writer.close()
