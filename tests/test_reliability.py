@@ -137,7 +137,7 @@ def _run_writers(tmp_path: Path, *, calls: int, size: int, batches: int) -> None
 
 
 def test_eight_cli_and_eight_library_writers_on_one_store(tmp_path: Path) -> None:
-    _run_writers(tmp_path, calls=3, size=20, batches=15)
+    _run_writers(tmp_path, calls=2, size=20, batches=10)
 
 
 @pytest.mark.slow
@@ -299,7 +299,7 @@ def _fuzz(tmp_path: Path, lines: list[bytes]) -> None:
     assert not Path(f"{db}-wal").exists()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(mutated_line(), min_size=1, max_size=3))
 def test_mutated_ndjson_is_appended_or_refused_in_one_line_leaving_the_store_as_it_was(
     tmp_path: Path, lines: list[bytes]
