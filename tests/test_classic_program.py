@@ -166,16 +166,50 @@ def test_a_classic_program_runs_on_every_store(kind: str, tmp_path: Path) -> Non
     ]
 
 
-CLASSIC_NAMES = """
-ReadDirection ReadOptions AppendResult EventSourceError OptimisticLockError AggregateNotFoundError
-EventVersionError UnhandledEventError EventTypeNotFoundError DuplicateEventTypeError
-TenantContextNotSetError TenantMismatchError DomainEvent TenantDomainEvent EventRegistry register_event
-get_event_class get_event_class_or_none is_event_registered list_registered_events AggregateRoot
-DeclarativeAggregate handles AggregateRepository TenantAwareRepository tenant_context get_required_tenant
-get_current_tenant set_current_tenant clear_tenant_context tenant_scope tenant_scope_sync
-get_handled_event_type is_event_handler InMemoryEventStore SQLiteEventStore EventStore ExpectedVersion
-Snapshot SnapshotStore InMemorySnapshotStore SQLiteSnapshotStore
-""".split()
+CLASSIC_NAMES = [
+    "ReadDirection",
+    "ReadOptions",
+    "AppendResult",
+    "EventSourceError",
+    "OptimisticLockError",
+    "AggregateNotFoundError",
+    "EventVersionError",
+    "UnhandledEventError",
+    "EventTypeNotFoundError",
+    "DuplicateEventTypeError",
+    "TenantContextNotSetError",
+    "TenantMismatchError",
+    "DomainEvent",
+    "TenantDomainEvent",
+    "EventRegistry",
+    "register_event",
+    "get_event_class",
+    "get_event_class_or_none",
+    "is_event_registered",
+    "list_registered_events",
+    "AggregateRoot",
+    "DeclarativeAggregate",
+    "handles",
+    "AggregateRepository",
+    "TenantAwareRepository",
+    "tenant_context",
+    "get_required_tenant",
+    "get_current_tenant",
+    "set_current_tenant",
+    "clear_tenant_context",
+    "tenant_scope",
+    "tenant_scope_sync",
+    "get_handled_event_type",
+    "is_event_handler",
+    "InMemoryEventStore",
+    "SQLiteEventStore",
+    "EventStore",
+    "ExpectedVersion",
+    "Snapshot",
+    "SnapshotStore",
+    "InMemorySnapshotStore",
+    "SQLiteSnapshotStore",
+]
 
 
 def test_every_classic_name_is_exported_by_esctl() -> None:
