@@ -72,7 +72,8 @@ def purge(
     **Examples**
 
         esctl purge --tenant 00000000-0000-4000-8000-00000000000a --dry-run
-        esctl purge --tenant 00000000-0000-4000-8000-00000000000a --tenant 00000000-0000-4000-8000-00000000000b --yes
+        esctl purge --tenant 00000000-0000-4000-8000-00000000000a --yes
+        esctl purge --tenant "$T1" --tenant "$T2" --yes --compact
     """
     tenants = list(dict.fromkeys(parse_uuid(text, "--tenant") for text in tenant))
     fmt = resolve_format(fmt)
@@ -142,8 +143,8 @@ def redact(
 
     **Examples**
 
-        esctl --app myapp.events redact --aggregate-id 0190a1b2-0000-7000-8000-000000000001 --dry-run
-        esctl --app myapp.events redact --tenant 00000000-0000-4000-8000-00000000000a --actor-id user-42 --yes
+        esctl --app myapp.events redact --aggregate-id "$CUSTOMER_ID" --dry-run
+        esctl --app myapp.events redact --tenant "$TENANT_ID" --actor-id user-42 --yes
     """
     from esctl.errors import UsageError
 
