@@ -167,16 +167,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 """The schema version this code writes and reads."""
 
-ESCTL_TABLES = (
-    "esctl_schema",
-    "esctl_position",
-    "events",
-    "projection_checkpoints",
-    "projection_dead_letters",
-    "projection_documents",
-    "snapshots",
-)
-
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.esctl.migrate'))"
 
 
