@@ -11,6 +11,12 @@ repetition so that a slow patch of the machine hits both. The table's ratio is e
 throughput over the baseline's (higher is better) for appends, dumps and rebuilds, and a wall
 time or memory ratio (lower is better) for start-up and RSS; each has the target of issue 5.
 A row whose command or peer is missing says "not available" instead of failing the run.
+
+To measure another checkout (say the code before a change, in a git worktree outside the tree),
+put its ``src`` first on ``PYTHONPATH``: the library rows import it and the ``esctl`` commands
+run it (the header says which ``esctl`` was measured):
+
+    PYTHONPATH=/tmp/esctl-before/src python bench/run.py
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import importlib.util
 import shutil
 import sqlite3
 import subprocess
@@ -51,6 +58,7 @@ RSS_DUMP = "peak RSS of dump, 10N vs N"
 RSS_REBUILD = "peak RSS of rebuild, 10N vs N"
 VS_EVENTSOURCING = "library append vs eventsourcing"
 VS_EVENTSOURCE = "library append vs eventsource-py"
+VS_AIOSQLITE = "library append vs aiosqlite"
 ROW_NAMES = (
     BULK,
     LIBRARY,
@@ -63,6 +71,7 @@ ROW_NAMES = (
     RSS_REBUILD,
     VS_EVENTSOURCING,
     VS_EVENTSOURCE,
+    VS_AIOSQLITE,
 )
 
 BASELINES = {
@@ -77,6 +86,7 @@ BASELINES = {
     RSS_REBUILD: "esctl's own peak RSS over N events (esctl column: over 10N)",
     VS_EVENTSOURCING: "eventsourcing SQLiteApplicationRecorder.insert_events, same batches, pre-serialized",
     VS_EVENTSOURCE: "eventsource-py SQLiteEventStore.append, same batches, its own event models",
+    VS_AIOSQLITE: "aiosqlite: BEGIN IMMEDIATE, executemany, COMMIT, each awaited, same batches, rows prepared",
 }
 
 
@@ -107,6 +117,7 @@ TARGETS = {
     VS_EVENTSOURCING: Target(1.0, True),
     VS_EVENTSOURCE: Target(5.0, True),
 }
+"""Rows without a target (``VS_AIOSQLITE``: no issue sets one) are informational: "info"."""
 
 
 @dataclass
@@ -122,7 +133,8 @@ class Row:
 
     @classmethod
     def measured(cls, name: str, esctl: str, baseline: str, ratio: float, note: str = "") -> Row:
-        status = "pass" if TARGETS[name].met(ratio) else "FAIL"
+        target = TARGETS.get(name)
+        status = "info" if target is None else "pass" if target.met(ratio) else "FAIL"
         return cls(name, esctl, baseline, ratio, status, note)
 
 
@@ -408,6 +420,7 @@ def measure_peers(
     runners = {
         VS_EVENTSOURCING: ("eventsourcing", peers.prepare_eventsourcing(subset)),
         VS_EVENTSOURCE: ("eventsource-py", peers.prepare_eventsource(subset)),
+        VS_AIOSQLITE: ("aiosqlite", peers.prepare_aiosqlite(subset)),
     }
     available = {name: runner for name, (_, runner) in runners.items() if runner is not None}
     rows: dict[str, Row] = {
@@ -424,7 +437,7 @@ def measure_peers(
         medians = alternate(s.reps, *functions)
         for name, peer in zip(available, medians[1:], strict=True):
             rows[name] = throughput(name, events, medians[0], peer, f"{events:,} events")
-    return [rows[VS_EVENTSOURCING], rows[VS_EVENTSOURCE]]
+    return [rows[name] for name in runners]
 
 
 def guarded(name: str, function: Callable[[], Row]) -> Row:
@@ -446,7 +459,7 @@ def table(rows: list[Row], markdown: bool) -> str:
             r.esctl,
             r.baseline,
             "" if r.ratio is None else f"{r.ratio:.2f}",
-            str(TARGETS[r.name]),
+            str(TARGETS.get(r.name, "-")),
             r.status,
             r.note,
         )
@@ -515,6 +528,8 @@ def run(s: Settings, args: argparse.Namespace, began: float) -> int:
         f"{info['nproc']} CPU(s), {info['cpu']}, Python {info['python']}",
         flush=True,
     )
+    spec = importlib.util.find_spec("esctl")
+    print(f"esctl from {Path(spec.origin).parent if spec and spec.origin else '?'}", flush=True)
 
     events = list(workload.history(s.n, s.seed))
     stored_at = workload.START_US + workload.SPAN_US
@@ -568,7 +583,7 @@ def run(s: Settings, args: argparse.Namespace, began: float) -> int:
         for row in measure_peers(s, batches, model_batches, registry):
             add(row)
     except Exception as error:
-        for name in (VS_EVENTSOURCING, VS_EVENTSOURCE):
+        for name in (VS_EVENTSOURCING, VS_EVENTSOURCE, VS_AIOSQLITE):
             add(Row(name, status="error", note=f"{type(error).__name__}: {error}"[:200]))
 
     print()
