@@ -8,7 +8,6 @@ event models (appends, projections, inspection) load on first use, so that ``esc
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -172,6 +171,8 @@ class SQLiteEventStore(EventStore):
         to the commit, and no other call of this store runs in between. Events that arrive
         encoded (``row``) are written without building their models.
         """
+        import threading  # here: ``esctl dump`` never appends, and pays nothing for it
+
         stop = threading.Event()
         try:
             return await self._worker.run(_append().append_chunks, iter(chunks), stop, self.registry)

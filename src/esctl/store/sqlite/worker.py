@@ -11,13 +11,14 @@ per statement and cursor call.
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from esctl.store.sqlite.driver import connect, translate_error
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 T = TypeVar("T")
 
@@ -47,7 +48,6 @@ class Worker:
         self._busy_timeout = busy_timeout
         self._conn: sqlite3.Connection | None = None
         self._executor: ThreadPoolExecutor | None = None
-        self._using = threading.Lock()
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(connection, *args)`` on the worker thread and return its result.
@@ -56,6 +56,9 @@ class Worker:
             EsctlError: Driver errors, translated.
         """
         if self._executor is None:
+            # Imported here: ``concurrent.futures`` costs ``esctl dump`` (no worker) ~8 ms to import.
+            from concurrent.futures import ThreadPoolExecutor
+
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="esctl-sqlite")
         import asyncio  # here, not at import: ``esctl dump`` opens stores without asyncio
 
@@ -63,18 +66,18 @@ class Worker:
         return await loop.run_in_executor(self._executor, self._call, function, args)
 
     def _call(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+        # Only the executor's one thread gets here, so calls never overlap and need no lock.
         try:
-            with self._using:
-                if self._conn is None:
-                    self._conn = connect(
-                        self.path,
-                        self._setup,
-                        readonly=self.readonly,
-                        busy_timeout=self._busy_timeout,
-                        create=self._create,
-                        wal=self._wal,
-                    )
-                return function(self._conn, *args)
+            if self._conn is None:
+                self._conn = connect(
+                    self.path,
+                    self._setup,
+                    readonly=self.readonly,
+                    busy_timeout=self._busy_timeout,
+                    create=self._create,
+                    wal=self._wal,
+                )
+            return function(self._conn, *args)
         except sqlite3.Error as error:
             raise translate_error(error, self.path) from error
 
@@ -84,10 +87,9 @@ class Worker:
         return self._conn is not None
 
     def _close_connection(self) -> None:
-        with self._using:
-            if self._conn is not None:
-                conn, self._conn = self._conn, None
-                conn.close()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
 
     async def close(self) -> None:
         """Close the connection and stop the thread."""
