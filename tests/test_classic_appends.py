@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from classic_support import any_store, store_of
 from esctl import AppendResult, DomainEvent, EventStore, ExpectedVersion, OptimisticLockError
+from esctl.store.plain import plain_versions
 from esctl.store.rules import implicit_versions, plan_append
-from esctl.store.sqlite.fast_append import plain_versions
 
 __all__ = ["any_store"]
 

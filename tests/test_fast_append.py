@@ -1,6 +1,6 @@
-"""The SQLite store's fast append path decides as the append rules do.
+"""The fast append path (SQLite's and PostgreSQL's) decides as the append rules do.
 
-``fast_append.plain_versions`` looks at a batch's insert rows (no models, no lookup of stored
+``plain.plain_versions`` looks at a batch's insert rows (no models, no lookup of stored
 ids) and either gives every stream's version after the batch, or declines and leaves the batch to
 the full rules (``rules.plan_append``). For any batch over a few streams and tenants, with
 explicit and automatic versions and expected versions of every kind, against any stored heads
@@ -27,8 +27,8 @@ from conftest import item
 from esctl.codec import AGGREGATE_VERSION, events_to_rows
 from esctl.errors import DuplicateEventError, OptimisticLockError, TenantMismatchError
 from esctl.events import DomainEvent
+from esctl.store import plain
 from esctl.store.rules import plan_append
-from esctl.store.sqlite import fast_append
 from esctl.store.types import Expected, ExpectedVersion, StreamHead, StreamKey
 
 IDS = (UUID(int=0xC1), UUID(int=0xC2))
@@ -117,7 +117,7 @@ def test_the_fast_path_decides_as_the_append_rules(
         found = stored.get(key)
         return None if found is None else (found[0], None if found[1] is None else str(found[1]))
 
-    versions = fast_append.plain_versions(rows, expected, auto, head)
+    versions = plain.plain_versions(rows, expected, auto, head)
     plan = _rules(events, stored, expected, auto)
     touched = {(e.aggregate_type, e.aggregate_id) for e in events}
     trusted_new = {key for key in touched if expected.get(key, ExpectedVersion.ANY) in (ExpectedVersion.NO_STREAM, 0)}
@@ -130,9 +130,7 @@ def test_the_fast_path_decides_as_the_append_rules(
     if trusted_new & set(stored):
         # Version 1 of an existing stream is stored: the unique index refuses the insert.
         existing = trusted_new & set(stored)
-        firsts = [
-            row for row in rows if (row[fast_append.AGGREGATE_TYPE], UUID(row[fast_append.AGGREGATE_ID])) in existing
-        ]
+        firsts = [row for row in rows if (row[plain.AGGREGATE_TYPE], UUID(row[plain.AGGREGATE_ID])) in existing]
         assert firsts[0][AGGREGATE_VERSION] == 1
         assert isinstance(plan, OptimisticLockError), plan
         event("plain, but a stream expected to be new exists: the unique index refuses")

@@ -62,7 +62,7 @@ class PostgresEventStore(EventStore):
         busy_timeout: float | None = None,
         create: bool = True,
     ) -> None:
-        from esctl.store.sqlite.driver import default_busy_timeout
+        from esctl.store.busy import default_busy_timeout
 
         self.target = target
         self.readonly = readonly

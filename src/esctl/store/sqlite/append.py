@@ -16,18 +16,11 @@ from esctl import codec
 from esctl.errors import EsctlError, InvalidInputError
 from esctl.events import DomainEvent
 from esctl.registry import EventRegistry
+from esctl.store.plain import AGGREGATE_ID, AGGREGATE_TYPE, VERSION
 from esctl.store.rules import plan_append
 from esctl.store.sqlite import reads
 from esctl.store.sqlite.driver import in_transaction
-from esctl.store.sqlite.fast_append import (
-    AGGREGATE_ID,
-    AGGREGATE_TYPE,
-    HEAD,
-    INSERT,
-    VERSION,
-    StoredIdsFound,
-    write_rows,
-)
+from esctl.store.sqlite.fast_append import HEAD, INSERT, StoredIdsFound, write_rows
 from esctl.store.types import AppendChunk, AppendResult, Expected, StreamHead, StreamKey
 from esctl.timeutil import now_micros
 

@@ -6,7 +6,6 @@ the CLI's quick ``dump`` opens a connection directly.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -19,7 +18,6 @@ from esctl.errors import (
     DatabaseNotFoundError,
     DatabaseUnusableError,
     EsctlError,
-    UsageError,
 )
 
 T = TypeVar("T")
@@ -54,24 +52,6 @@ def translate_error(error: sqlite3.Error, path: Path) -> EsctlError:
             f"cannot open {path} as a database ({error})", hint="check that --db names a file, not a directory"
         )
     return DatabaseUnusableError(f"database {path}: {error}")
-
-
-def default_busy_timeout() -> float:
-    """Return the seconds to wait for a lock: ``ESCTL_BUSY_TIMEOUT``, or 5.
-
-    Raises:
-        UsageError: ``ESCTL_BUSY_TIMEOUT`` is not a number of seconds.
-    """
-    raw = os.environ.get("ESCTL_BUSY_TIMEOUT", "5")
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):
-        raise UsageError(
-            f"ESCTL_BUSY_TIMEOUT must be a number of seconds, got {raw!r}", hint="e.g. ESCTL_BUSY_TIMEOUT=5"
-        )
-    return seconds
 
 
 def open_connection(path: Path, *, readonly: bool, busy_timeout: float, create: bool = True) -> sqlite3.Connection:

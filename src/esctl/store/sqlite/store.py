@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
 from esctl.rows import Row, row_to_json_line
+from esctl.store.busy import default_busy_timeout
 from esctl.store.interface import EventStore
 from esctl.store.rules import implicit_versions
 from esctl.store.sqlite import reads, schema
-from esctl.store.sqlite.driver import MEMORY, default_busy_timeout
+from esctl.store.sqlite.driver import MEMORY
 from esctl.store.sqlite.worker import Worker
 from esctl.store.types import AppendChunk, AppendResult, Expected, ExpectedVersion, ReadOptions, StreamKey
 
@@ -152,7 +153,7 @@ class SQLiteEventStore(EventStore):
 
         The same checks, made on the rows the append writes anyway rather than on the models.
         """
-        from esctl.store.sqlite.fast_append import STREAM_OF
+        from esctl.store.plain import STREAM_OF
 
         append = _append()
         rows = append.encode(events) if events else None
