@@ -299,6 +299,9 @@ def test_redact_overwrites_the_personal_values_in_the_files_bytes_and_replay_sti
     before = files_of(tmp_path)
     positions = [(d["position"], d["event_id"], d["aggregate_version"]) for d in map(json.loads, _dump(esctl))]
 
+    caught_up = run_esctl("-q", *esctl, "catch-up")
+    assert caught_up.returncode == 0, caught_up.stderr
+    before = files_of(tmp_path)
     dry = run_esctl(*esctl, "redact", "--aggregate-id", str(ann), "--dry-run", "--format", "ndjson")
     assert dry.returncode == 0, dry.stderr
     assert files_of(tmp_path) == before
@@ -308,6 +311,11 @@ def test_redact_overwrites_the_personal_values_in_the_files_bytes_and_replay_sti
     planned, result = json.loads(dry.stdout), json.loads(done.stdout)
     assert (planned["events"], planned["streams"]) == (result["events"], result["streams"]) == (2, 1)
     assert result["fields"] == {"crm.ContactChanged": ["email"]}
+    # emails reads ContactChanged payloads; the built-ins read no payload
+    assert (planned["projections"], result["projections"]) == ({"emails": "would be rebuilt"}, {"emails": "rebuilt"})
+    shown = run_esctl(*esctl, "projection", "show", "emails", "--format", "json")
+    assert b"[redacted]" in shown.stdout
+    assert b"ann." not in shown.stdout
     raw = b"".join(files_of(tmp_path).values())
     assert b"ann.secret@example.com" not in raw
     assert b"ann.second.secret@example.com" not in raw

@@ -139,7 +139,8 @@ def redact(
     its id, type, versions, position, times, tenant and other fields, and still reads, dumps,
     replays and verifies; the snapshots of the aggregates touched are dropped, and a record
     is kept (`esctl redactions`). On SQLite the old values are zeroed in the file and the WAL.
-    Projections built from these events may still hold the old values: rebuild them.
+    Then each stored projection that reads those event types' payloads is rebuilt (load it
+    with --app; one that is not loaded is named as still to rebuild).
 
     **Examples**
 
@@ -158,23 +159,23 @@ def redact(
         else {"tenant_id": parse_uuid(tenant or "", "--tenant"), "actor_id": actor_id}
     )
     fmt = resolve_format(fmt)
-    load_app()
+    registry = _registry()
     if not dry_run and not yes:
-        planned = run(_redact(selection, dry_run=True))
+        planned, _ = run(_redact(selection, registry, dry_run=True))
         if planned.events:
             _confirm_redaction(planned)
-    result = run(_redact(selection, dry_run=dry_run))
-    writer = RowWriter(fmt, REDACT_COLUMNS)
+    result, actions = run(_redact(selection, registry, dry_run=dry_run))
+    writer = RowWriter(fmt, (*REDACT_COLUMNS, "projections"), table_columns=REDACT_COLUMNS)
     row = result.to_dict()
-    writer.write([{c: row[c] for c in REDACT_COLUMNS}])
+    writer.write([{**{c: row[c] for c in REDACT_COLUMNS}, "projections": actions}])
     writer.close()
     verb = "Would redact" if dry_run else "Redacted"
     note(
         f"{verb} {plural(result.events, 'event')} of {plural(result.streams, 'stream')} ({result.selection}); "
         f"{plural(result.snapshots, 'snapshot')} {'would be ' if dry_run else ''}dropped."
     )
-    if result.events and not dry_run:
-        note("Projections built from these events may still hold the old values: rebuild them (rebuild-projection).")
+    for name, action in actions.items():
+        note(f"Projection {name}: {action}.")
 
 
 @app.command(rich_help_panel=PANEL)
@@ -211,11 +212,39 @@ def _confirm_redaction(planned: RedactResult) -> None:
         raise UsageError("redaction declined", hint="pass --yes to skip the question")
 
 
-async def _redact(selection: dict[str, Any], *, dry_run: bool) -> RedactResult:
+async def _redact(
+    selection: dict[str, Any], registry: ProjectionRegistry, *, dry_run: bool
+) -> tuple[RedactResult, dict[str, str]]:
+    """Redact, then rebuild each stored projection that reads the redacted types' payloads.
+
+    A projection reads them when it asks for the payload column (the built-ins do not) and for
+    those types (or every type); one whose code is not loaded is named as still to rebuild.
+    """
+    from esctl.projections.runner import ProjectionRunner
     from esctl.registry import default_registry
 
     async with open_store(readonly=dry_run, create=False) as store:
-        return await store.redact(registry=default_registry, dry_run=dry_run, **selection)
+        result = await store.redact(registry=default_registry, dry_run=dry_run, **selection)
+        actions: dict[str, str] = {}
+        if not result.events:
+            return result, actions
+        runner = ProjectionRunner(store, registry)
+        types = set(result.fields)
+        for status in await runner.statuses():
+            if status.checkpoint is None:
+                continue
+            if not status.kind:
+                actions[status.name] = "not loaded: may still hold the old values; rebuild it with --app"
+                continue
+            spec = registry.get(status.name)
+            if "payload" not in spec.columns or (spec.event_types is not None and not spec.event_types & types):
+                continue
+            if dry_run:
+                actions[status.name] = "would be rebuilt"
+            else:
+                await runner.rebuild(status.name)
+                actions[status.name] = "rebuilt"
+    return result, actions
 
 
 async def _redaction_records() -> list[RedactResult]:
