@@ -21,6 +21,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from backends import stored_rows, tamper
 from cli_support import ESCTL, TENANT_A, TENANT_B, error_lines, run_esctl
 from esctl import SQLiteEventStore
 from esctl.errors import ExitStatus
@@ -359,3 +360,41 @@ def _dump(esctl: tuple[str, ...]) -> list[bytes]:
     dumped = run_esctl(*esctl, "dump", "--format", "ndjson")
     assert dumped.returncode == 0, dumped.stderr
     return dumped.stdout.splitlines()
+
+
+def test_purge_redact_and_their_records_through_the_cli_on_every_backend(db_target: str, tmp_path: Path) -> None:
+    app = tmp_path / "crm_app.py"
+    app.write_text(CRM_APP)
+    ann, bob = UUID(int=0xA11), UUID(int=0xB0B)
+    events = [
+        crm_event(1, ann, 1, "ann", email="ann@example.com", plan="gold"),
+        {**crm_event(2, bob, 1, "bob", email="bob@example.com", plan="free"), "tenant_id": str(TENANT_B)},
+        crm_event(3, ann, 2, "ann", email="ann@new.example.com", plan="gold"),
+    ]
+    esctl = ("--db", db_target, "--app", str(app))
+    lines = b"".join(json.dumps(e).encode() + b"\n" for e in events)
+    assert run_esctl(*esctl, "append", "-", input=lines).returncode == 0
+    redacted = run_esctl(
+        *esctl, "redact", "--tenant", str(TENANT_A), "--actor-id", "ann", "--yes", "--format", "ndjson"
+    )
+    assert redacted.returncode == 0, redacted.stderr
+    assert json.loads(redacted.stdout)["events"] == 2
+    rows = stored_rows(db_target) or []
+    assert [r[0] for r in rows] == [1, 2, 3]
+    bob_row = rows[1]
+
+    dry = run_esctl(*esctl, "purge", "--tenant", str(TENANT_A), "--dry-run", "--format", "ndjson")
+    assert stored_rows(db_target) == rows
+    purged = run_esctl(*esctl, "purge", "--tenant", str(TENANT_A), "--yes", "--format", "ndjson")
+    assert purged.returncode == 0, purged.stderr
+    planned, done = json.loads(dry.stdout), json.loads(purged.stdout)
+    assert (planned["events"], planned["first_position"], planned["last_position"]) == (2, 1, 3)
+    assert (done["events"], done["first_position"], done["last_position"]) == (2, 1, 3)
+    assert stored_rows(db_target) == [bob_row]
+    assert run_esctl("-q", *esctl, "verify").returncode == 0
+    records = run_esctl(*esctl, "purges", "--format", "ndjson").stdout.splitlines()
+    assert [json.loads(r)["tenant_id"] for r in records] == [str(TENANT_A)]
+    redactions = run_esctl(*esctl, "redactions", "--format", "ndjson").stdout.splitlines()
+    assert [json.loads(r)["events"] for r in redactions] == [2]
+    tamper(db_target, "DELETE FROM purged_positions WHERE position = 1")
+    assert run_esctl("-q", *esctl, "verify").returncode == ExitStatus.VERIFICATION
