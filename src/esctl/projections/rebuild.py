@@ -78,25 +78,16 @@ async def rebuild_projection(
     tenant_id: UUID | None = None,
     progress: Progress | None = None,
 ) -> RebuildResult:
-    """Rebuild a projection from position 0 into fresh storage, then swap it in atomically.
-
-    Writers may append meanwhile: the last transaction applies what they appended before
-    the swap, so the checkpoint after the swap is the head at that moment.
+    """Do ``ProjectionRunner.rebuild`` (whose docstring says what a rebuild promises) for ``spec``.
 
     Args:
-        name: The projection.
-        tenant_id: Rebuild only this tenant's part (the projection must be kept per tenant);
-            every other tenant's documents and rows are left exactly as they are.
+        store: The store holding the events, the read model and its checkpoint.
+        spec: The projection.
+        live: The runner's applier for the live read model (forgotten afterwards: the swap
+            replaces what it had cached).
+        limit: Events per transaction.
+        tenant_id: Rebuild only this tenant's part.
         progress: Called after each batch with the position reached and the head.
-
-    Returns:
-        What was done.
-
-    Raises:
-        ProjectionNotFoundError: No such projection.
-        UsageError: ``tenant_id`` for a projection not kept per tenant.
-        ProjectionError: A handler failed, or another rebuild of the projection started
-            meanwhile and took it over; the live read model is unchanged by this one.
     """
     started = asyncio.get_running_loop().time()
     name = spec.name
