@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from esctl.cli.app import app
+from esctl.cli.confirm import confirm
 from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format
 from esctl.cli.runtime import load_app, note, open_store, plural, run, settings
 from esctl.cli.selection import parse_uuid
@@ -196,20 +197,12 @@ def redactions(fmt: FormatOption = None) -> None:
 
 
 def _confirm_redaction(planned: RedactResult) -> None:
-    from esctl.errors import UsageError
-
     what = f"the personal fields of {plural(planned.events, 'event')} ({planned.selection})"
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"overwriting {what} needs confirmation and stdin is not a terminal",
-            hint="pass --yes to skip the question, or --dry-run to see what would change",
-        )
-    try:
-        confirmed = typer.confirm(f"Overwrite {what}? This cannot be undone.", err=True)
-    except typer.Abort:
-        confirmed = False
-    if not confirmed:
-        raise UsageError("redaction declined", hint="pass --yes to skip the question")
+    confirm(
+        f"overwriting {what}",
+        f"Overwrite {what}? This cannot be undone.",
+        otherwise="--dry-run to see what would change",
+    )
 
 
 async def _redact(
@@ -280,21 +273,12 @@ def _write(fmt: OutputFormat, results: list[PurgeResult], actions: dict[str, str
 
 
 def _confirm(tenants: list[UUID]) -> None:
-    """Ask on the terminal; declining, or no terminal to ask on, is exit 2 (scripts pass --yes)."""
-    from esctl.errors import UsageError
-
     what = ", ".join(str(t) for t in tenants)
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"purging tenant {what} needs confirmation and stdin is not a terminal",
-            hint="pass --yes to skip the question, or --dry-run to see what would go",
-        )
-    try:
-        confirmed = typer.confirm(f"Purge every event of tenant {what}? This cannot be undone.", err=True)
-    except typer.Abort:  # Ctrl-D or Ctrl-C at the prompt
-        confirmed = False
-    if not confirmed:
-        raise UsageError(f"purging tenant {what} declined", hint="pass --yes to skip the question")
+    confirm(
+        f"purging tenant {what}",
+        f"Purge every event of tenant {what}? This cannot be undone.",
+        otherwise="--dry-run to see what would go",
+    )
 
 
 def _registry() -> ProjectionRegistry:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from esctl.cli.app import app
+from esctl.cli.confirm import confirm
 from esctl.cli.filters import (
     EventTypeOption,
     FromPositionOption,
@@ -305,22 +306,9 @@ def rebuild_projection(
 
 
 def _confirm_rebuild(names: list[str], tenant_id: UUID | None) -> None:
-    """Ask on the terminal; declining, or no terminal to ask on, is exit 2 (scripts pass --yes)."""
-    from esctl.errors import UsageError
-
     what = names[0] if len(names) == 1 else f"{len(names)} projections ({', '.join(names)})"
     part = f" for tenant {tenant_id}" if tenant_id else ""
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"rebuild of {what}{part} needs confirmation and stdin is not a terminal",
-            hint="pass --yes to skip the question",
-        )
-    try:
-        confirmed = typer.confirm(f"Rebuild {what}{part} from the first event?", err=True)
-    except typer.Abort:  # Ctrl-D or Ctrl-C at the prompt
-        confirmed = False
-    if not confirmed:
-        raise UsageError(f"rebuild of {what}{part} declined", hint="pass --yes to skip the question")
+    confirm(f"rebuild of {what}{part}", f"Rebuild {what}{part} from the first event?")
 
 
 @dataclass

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from esctl.cli.app import app
+from esctl.cli.confirm import confirm
 from esctl.cli.filters import AggregateTypeOption
 from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format
 from esctl.cli.runtime import note, open_store, plural, run, settings
@@ -97,20 +97,7 @@ def _described(aggregate_type: str | None, tenant_id: UUID | None) -> str:
 
 
 def _confirm(what: str) -> None:
-    """Ask on the terminal; declining, or no terminal to ask on, is exit 2 (scripts pass --yes)."""
-    from esctl.errors import UsageError
-
-    if not sys.stdin.isatty():
-        raise UsageError(
-            f"dropping snapshots{what} needs confirmation and stdin is not a terminal",
-            hint="pass --yes to skip the question, or --dry-run to count them",
-        )
-    try:
-        confirmed = typer.confirm(f"Drop the snapshots{what}?", err=True)
-    except typer.Abort:  # Ctrl-D or Ctrl-C at the prompt
-        confirmed = False
-    if not confirmed:
-        raise UsageError(f"dropping snapshots{what} declined", hint="pass --yes to skip the question")
+    confirm(f"dropping snapshots{what}", f"Drop the snapshots{what}?", otherwise="--dry-run to count them")
 
 
 def _row(group: SnapshotGroup) -> dict[str, Any]:
