@@ -156,6 +156,20 @@ def test_dry_run_leaves_the_files_byte_identical_and_counts_what_the_purge_remov
     assert run_esctl("-q", "--db", str(db), "verify").returncode == 0
 
 
+def test_a_dry_run_promises_the_projection_changes_the_purge_makes_even_for_an_absent_tenant(
+    tmp_path: Path,
+) -> None:
+    # A tenant with no events: the purge changes no read model, so its dry run must not say it will.
+    db = tmp_path / "events.db"
+    build(db, {TENANT_B: 10})
+    assert run_esctl("-q", "--db", str(db), "catch-up").returncode == 0
+    argv = ("--db", str(db), "purge", "--tenant", str(TENANT_A), "--format", "ndjson")
+    dry = run_esctl(*argv, "--dry-run")
+    real = run_esctl(*argv, "--yes")
+    assert dry.returncode == real.returncode == 0, (dry.stderr, real.stderr)
+    assert json.loads(dry.stdout)["projections"] == json.loads(real.stdout)["projections"] == {}
+
+
 def test_purge_without_yes_and_no_terminal_refuses_and_changes_nothing(tmp_path: Path) -> None:
     db = tmp_path / "events.db"
     build(db, {TENANT_A: 5, TENANT_B: 5})

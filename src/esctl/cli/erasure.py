@@ -7,7 +7,6 @@ projection runner; no SQL here.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -15,7 +14,7 @@ import typer
 from esctl.cli.app import app
 from esctl.cli.confirm import confirm
 from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format
-from esctl.cli.runtime import load_app, note, open_store, plural, run, settings
+from esctl.cli.runtime import load_projections, note, open_store, plural, run, settings
 from esctl.cli.selection import parse_uuid
 
 if TYPE_CHECKING:
@@ -78,7 +77,7 @@ def purge(
     """
     tenants = list(dict.fromkeys(parse_uuid(text, "--tenant") for text in tenant))
     fmt = resolve_format(fmt)
-    registry = _registry()
+    registry = load_projections()
     if dry_run:
         results, actions = run(_plan(tenants, registry))
         _write(fmt, results, actions)
@@ -160,7 +159,7 @@ def redact(
         else {"tenant_id": parse_uuid(tenant or "", "--tenant"), "actor_id": actor_id}
     )
     fmt = resolve_format(fmt)
-    registry = _registry()
+    registry = load_projections()
     if not dry_run and not yes:
         planned, _ = run(_redact(selection, registry, dry_run=True))
         if planned.events:
@@ -281,23 +280,13 @@ def _confirm(tenants: list[UUID]) -> None:
     )
 
 
-def _registry() -> ProjectionRegistry:
-    """The built-in projections and those the user's modules (--app) register."""
-    modules = load_app()
-    from esctl.projections.registry import default_projections
-
-    for module_name in modules:
-        module = sys.modules.get(module_name)
-        if module is not None:
-            default_projections.register_module(module)
-    return default_projections
-
-
 async def _plan(tenants: list[UUID], registry: ProjectionRegistry) -> tuple[list[PurgeResult], dict[str, str]]:
     from esctl.projections.runner import ProjectionRunner
 
     async with open_store(readonly=True) as store:
         results = [await store.purge_tenant(tenant, dry_run=True) for tenant in tenants]
+        if not _purges_events(results):
+            return results, {}  # as the purge: read models change only when events go
         statuses = await ProjectionRunner(store, registry).statuses()
     actions = {s.name: _action(s.kind, registry, s.name, planned=True) for s in statuses if s.checkpoint is not None}
     return results, actions
@@ -313,7 +302,7 @@ async def _purge(
         runner = ProjectionRunner(store, registry)
         purged = [r.tenant_id for r in results if r.events]
         actions: dict[str, str] = {}
-        if not purged:
+        if not _purges_events(results):
             return results, actions
         for status in await runner.statuses():
             if status.checkpoint is None:
@@ -329,6 +318,11 @@ async def _purge(
             else:
                 await runner.rebuild(status.name)
     return results, actions
+
+
+def _purges_events(results: list[PurgeResult]) -> bool:
+    """True when a purge removes events, and so the read models built from them must change."""
+    return any(result.events for result in results)
 
 
 def _action(kind: str, registry: ProjectionRegistry, name: str, *, planned: bool = False) -> str:

@@ -24,7 +24,7 @@ from esctl.cli.filters import (
     UntilOption,
 )
 from esctl.cli.output import FormatOption, OutputFormat, RowWriter, resolve_format, screenful
-from esctl.cli.runtime import load_app, note, open_store, plural, run, settings
+from esctl.cli.runtime import load_app, load_projections, note, open_store, plural, run, settings
 from esctl.cli.selection import EventFilter, parse_uuid
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def list_projections(fmt: FormatOption = None) -> None:
         esctl projections
         esctl --app myapp.projections projections --format json
     """
-    registry = _registry()
+    registry = load_projections()
     statuses = run(_statuses(registry))
     writer = RowWriter(resolve_format(fmt), STATUS_COLUMNS, table_columns=STATUS_TABLE)
     writer.write(_status_row(status) for status in statuses)
@@ -174,7 +174,7 @@ def catch_up(
         esctl --app myapp.projections catch-up order-totals --follow
         esctl --app myapp.projections catch-up order-totals --skip
     """
-    registry = _registry()
+    registry = load_projections()
     for name in names or ():
         registry.get(name)
     if follow:
@@ -291,7 +291,7 @@ def rebuild_projection(
     if all_projections == (name is not None):
         raise typer.BadParameter("give a projection NAME, or --all (not both)", param_hint="NAME")
     tenant_id = None if tenant is None else parse_uuid(tenant, "--tenant")
-    registry = _registry()
+    registry = load_projections()
     names = registry.names() if all_projections else [registry.get(name or "").name]
     if dry_run:
         for line in run(_plan(registry, names, tenant_id)):
@@ -418,7 +418,7 @@ def replay(
         load_app()
         run(_replay_events(options, chosen))
         return
-    spec = _registry().get(projection)
+    spec = load_projections().get(projection)
     rows = run(_replay_projection(spec, options))
     _write_rows(rows, chosen, empty="The replayed read model is empty.")
 
@@ -478,7 +478,7 @@ def projection_show(
         esctl projection show stream-index --tenant 00000000-0000-4000-8000-00000000000a --format json
     """
     tenant_id = None if tenant is None else parse_uuid(tenant, "--tenant")
-    registry = _registry()
+    registry = load_projections()
     spec = registry.get(name)
     rows = run(_show(registry, spec.name, tenant_id))
     chosen = resolve_format(fmt)
@@ -504,18 +504,6 @@ async def _show(registry: ProjectionRegistry, name: str, tenant_id: UUID | None)
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
-def _registry() -> ProjectionRegistry:
-    """Load the user's modules and return the projections they (and the built-ins) register."""
-    modules = load_app()
-    from esctl.projections.registry import default_projections
-
-    for module_name in modules:
-        module = sys.modules.get(module_name)
-        if module is not None:
-            default_projections.register_module(module)
-    return default_projections
 
 
 def _runner(store: EventStore, registry: ProjectionRegistry, batch_size: int | None) -> ProjectionRunner:

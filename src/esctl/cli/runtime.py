@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from esctl.errors import EsctlError
+    from esctl.projections.registry import ProjectionRegistry
     from esctl.store.interface import EventStore
 
 T = TypeVar("T")
@@ -121,6 +122,18 @@ def note(message: str) -> None:
     """Print a message for humans on stderr, unless ``-q``."""
     if not settings.quiet:
         print(message, file=sys.stderr)
+
+
+def load_projections() -> ProjectionRegistry:
+    """Load the user's modules and return the projections they (and the built-ins) register."""
+    modules = load_app()
+    from esctl.projections.registry import default_projections
+
+    for module_name in modules:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            default_projections.register_module(module)
+    return default_projections
 
 
 def load_app() -> list[str]:
