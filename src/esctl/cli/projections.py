@@ -147,10 +147,21 @@ def catch_up(
         list[str] | None, typer.Argument(metavar="NAME", help="Projections to advance (default: all).")
     ] = None,
     follow: Annotated[
-        bool, typer.Option("--follow", help="Keep polling for new events until interrupted (Ctrl-C exits 130).")
+        bool,
+        typer.Option(
+            "--follow",
+            help="Keep applying new events until interrupted (Ctrl-C exits 130): woken by each append on "
+            "PostgreSQL, else every --interval.",
+        ),
     ] = False,
     interval: Annotated[
-        float, typer.Option("--interval", min=0.05, metavar="SECONDS", help="With --follow: seconds between polls.")
+        float,
+        typer.Option(
+            "--interval",
+            min=0.05,
+            metavar="SECONDS",
+            help="With --follow: seconds between polls (on PostgreSQL, the fallback to the wake-up).",
+        ),
     ] = 1.0,
     skip: Annotated[
         bool,

@@ -68,8 +68,8 @@ class SnapshotGroup:
 class SnapshotStore(abc.ABC):
     """Where snapshots live: one per aggregate, the newest saved.
 
-    ``InMemorySnapshotStore`` and ``SQLiteSnapshotStore`` implement it (each store's
-    ``snapshot_store()`` gives its own); a backend implements the abstract methods here.
+    Each backend (in memory, SQLite, PostgreSQL) implements its abstract methods, and each
+    store's ``snapshot_store()`` gives its own.
     """
 
     @abc.abstractmethod

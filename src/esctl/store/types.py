@@ -180,7 +180,7 @@ class AppendResult:
             if key in values:
                 raise TypeError(f"AppendResult got two values for {key!r}")
             values[key] = value
-        unknown = set(values) - set(_APPEND_RESULT_FIELDS)
+        unknown = values.keys() - _APPEND_RESULT_FIELDS
         if unknown:
             raise TypeError(f"AppendResult got unexpected arguments {sorted(unknown)}")
         versions: Mapping[StreamKey, int] = values.get("stream_versions") or {}
@@ -214,17 +214,7 @@ class AppendResult:
         return cls(False, current_version, 0, True)
 
 
-_APPEND_RESULT_FIELDS = (
-    "success",
-    "new_version",
-    "global_position",
-    "conflict",
-    "appended",
-    "skipped",
-    "first_position",
-    "last_position",
-    "stream_versions",
-)
+_APPEND_RESULT_FIELDS = frozenset(AppendResult.__slots__)
 
 
 class EncodedEvent(Protocol):

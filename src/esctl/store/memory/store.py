@@ -201,7 +201,7 @@ class InMemoryEventStore(EventStore):
         return [result for result, _ in self._purges]
 
     async def _apply_redaction(self, plan: RedactionPlan) -> RedactResult:
-        """Swap in the redacted events and drop the aggregates' snapshots; nothing is awaited."""
+        """Swap in the redacted events and drop the aggregates' snapshots (the snapshot store never suspends)."""
         for rewrite in plan.rewrites:
             index = bisect_left(self._events, rewrite.position, key=_position)
             stored = replace(self._events[index], event=rewrite.event)
@@ -241,10 +241,12 @@ class InMemoryEventStore(EventStore):
 
         See ``EventStore.run_projection_transaction``. Documents only: no SQL read models.
         """
-        working = (self._projection_tables or DocumentTables()).copy()
+        tables = self._projection_tables or DocumentTables()
+        if not write:  # nothing to keep or roll back: no copy (replay reads a page per call)
+            return work(MemoryProjectionStorage(tables, self._events))
+        working = tables.copy()
         result = work(MemoryProjectionStorage(working, self._events))
-        if write:
-            self._projection_tables = working
+        self._projection_tables = working
         return result
 
     @asynccontextmanager

@@ -143,7 +143,7 @@ def _write_chunk(
     stored_at: int,
     registry: EventRegistry,
 ) -> AppendResult:
-    """Write one chunk of ``append_chunks``: as ``_append`` does a batch, inside the open transaction."""
+    """Write one chunk of ``append_chunks``: as ``append`` does a batch, inside the open transaction."""
     items = chunk.events
     given = [item.row for item in items]
     # Copies: an item keeps its row as read, the copy gets the store's values.
